@@ -1,0 +1,162 @@
+"""The `pipelines` command: demo, local stack, running any flow with parameters from the shell.
+
+Heavy imports (Prefect, boto3, moto) happen inside the commands, after the environment is set,
+so `pipelines --help` stays quick and the demo can isolate Prefect before it is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import flows
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """`key=value` → (key, value); the value is JSON when it parses as JSON, else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def describe_flows() -> str:
+    """Every registered flow with its parameters (name: type = default)."""
+    if not flows.FLOWS:
+        return "pipelines: (none registered yet)"
+    lines = ["pipelines (pipelines run NAME --param key=value ...):"]
+    for ref in flows.FLOWS:
+        lines.append(f"  {ref.name:<22} {ref.description}")
+        try:
+            signature = inspect.signature(ref.load().fn)
+        except Exception as exc:  # a broken flow module must not break --help
+            lines.append(f"      (cannot load {ref.entrypoint}: {exc})")
+            continue
+        for param in signature.parameters.values():
+            annotation = (
+                param.annotation
+                if isinstance(param.annotation, str)
+                else getattr(param.annotation, "__name__", str(param.annotation))
+            )
+            default = "" if param.default is inspect.Parameter.empty else f" = {param.default!r}"
+            lines.append(f"      --param {param.name}  ({annotation}){default}")
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from deployments.demo import run_demo
+
+    return run_demo(Path(args.workdir), keep=args.keep)
+
+
+def cmd_local_stack(args: argparse.Namespace) -> int:
+    from deployments.local_stack import local_stack
+
+    prefect_port = args.prefect_port if args.prefect else None
+    print("Starting the local stack...", flush=True)
+    with local_stack(args.aws_port, args.sources_port, prefect_port) as stack:
+        print(f"moto (AWS) on {stack.aws_endpoint}: {len(stack.stack_resources)} resources")
+        for res in stack.stack_resources:
+            print(f"  {res['type']:<28} {res['physical_id']}")
+        if stack.sources:
+            print(f"sample sources on {stack.sources.base_url}")
+        if stack.prefect_api_url:
+            print(f"Prefect UI on {stack.prefect_api_url.removesuffix('/api')}")
+        print("\n# point another shell at this stack:")
+        for key, value in stack.env(offline=args.offline).items():
+            print(f"export {key}={value}")
+        if not args.offline:
+            print("# (sources stay the real public URLs; add --offline to use the samples)")
+        print("\nCtrl-C to stop.", flush=True)
+        _wait_for_signal()
+    print("stopped")
+    return 0
+
+
+def _wait_for_signal() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.pause()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        ref = flows.get(args.pipeline)
+    except KeyError as exc:
+        print(f"pipelines: {exc.args[0]}", file=sys.stderr)
+        return 2
+    params = dict(args.param)
+    flow = ref.load()
+    state = flow(**params, return_state=True)
+    if state.is_completed():
+        result = state.result()
+        print(json.dumps(result, indent=2, default=str, sort_keys=True))
+        return 0
+    print(f"{ref.name}: {state.name}: {state.message}", file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pipelines",
+        description="Prefect data pipelines: run them, locally or against AWS.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run every pipeline end to end on the embedded stack")
+    demo.add_argument("--workdir", default=".demo", help="scratch dir (Prefect DB, logs)")
+    demo.add_argument("--keep", action="store_true", help="keep the stack and UI up afterwards")
+    demo.set_defaults(func=cmd_demo)
+
+    stack = sub.add_parser("local-stack", help="start moto + template + sample sources")
+    stack.add_argument("--aws-port", type=int, default=5000, help="moto port (default 5000)")
+    stack.add_argument("--sources-port", type=int, default=8765, help="sample sources port")
+    stack.add_argument("--offline", action="store_true", help="print source URL overrides too")
+    stack.add_argument("--prefect", action="store_true", help="also start a Prefect server + UI")
+    stack.add_argument("--prefect-port", type=int, default=4200, help="Prefect port")
+    stack.set_defaults(func=cmd_local_stack)
+
+    run = sub.add_parser(
+        "run",
+        help="run one pipeline flow with parameters",
+        epilog="`pipelines list` shows every pipeline and its parameters.",
+    )
+    run.add_argument("pipeline", help="pipeline name (see `pipelines list`)")
+    run.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="flow parameter; VALUE is parsed as JSON when possible",
+    )
+    run.set_defaults(func=cmd_run)
+
+    lister = sub.add_parser("list", help="list pipelines and their parameters")
+    lister.set_defaults(func=lambda _a: print(describe_flows()) or 0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] in {"-h", "--help"}:
+        parser.epilog = describe_flows()
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

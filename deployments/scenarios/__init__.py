@@ -1,0 +1,1 @@
+"""Demo scenarios: one module per pipeline, run by `pipelines demo` (see deployments/demo.py)."""

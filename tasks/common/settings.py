@@ -1,0 +1,165 @@
+"""Settings: every name, URL and knob the pipelines read, from `PIPELINES_*` environment variables.
+
+Resource names default to the names in the original systems' design documents; a name may contain
+`{env}`, which is replaced by the `env` setting (the CSV-profiling table is
+`data-ingestion-pipeline-file-metadata-{env}` in its seed). Secrets are `SecretStr` and are never
+logged or passed as flow parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PIPELINES_"
+
+
+class Settings(BaseSettings):
+    """Configuration of all pipelines; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # --- general ---------------------------------------------------------------------------
+    env: str = Field("dev", description="Deployment environment; fills `{env}` in names.")
+
+    # --- AWS -------------------------------------------------------------------------------
+    aws_region: str = Field(
+        "us-east-1",
+        description="AWS region for every client.",
+        validation_alias=AliasChoices("PIPELINES_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    aws_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint override for every AWS client (moto, LocalStack); empty = real AWS.",
+        validation_alias=AliasChoices("PIPELINES_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+    )
+    aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
+        "standard", description="botocore retry mode (`adaptive` adds client-side rate limiting)."
+    )
+    aws_max_attempts: int = Field(5, ge=1, description="botocore attempts per AWS call.")
+    aws_max_pool_connections: int = Field(
+        32, ge=1, description="HTTP connections per AWS client (bounded upload pools share it)."
+    )
+    s3_sse: Literal["AES256", "aws:kms"] = Field(
+        "AES256", description="Server-side encryption requested on every S3 put."
+    )
+    s3_kms_key_id: str | None = Field(
+        None, description="KMS key id/ARN when `s3_sse` is `aws:kms` (default key if empty)."
+    )
+    s3_upload_workers: int = Field(16, ge=1, description="Parallel S3 puts per batch upload.")
+
+    # --- HTTP sources ----------------------------------------------------------------------
+    http_connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection.")
+    http_read_timeout: float = Field(120.0, gt=0, description="Seconds to wait for response bytes.")
+    http_retries: int = Field(
+        5, ge=0, description="Retries on 429/5xx/connection errors per HTTP request."
+    )
+    http_backoff_factor: float = Field(
+        1.0, ge=0, description="Exponential backoff base in seconds (1, 2, 4, ...)."
+    )
+    http_backoff_max: float = Field(
+        60.0, ge=0, description="Cap in seconds for one backoff sleep and for `Retry-After`."
+    )
+    http_backoff_jitter: float = Field(
+        0.5, ge=0, description="Random seconds (0..jitter) added to each backoff sleep."
+    )
+
+    # --- transit performance (LAMP) and historic backfills ----------------------------------
+    lamp_bucket: str = Field(
+        "tm-mbta-performance", description="Output bucket of the per-stop event CSVs."
+    )
+    gtfs_bucket: str = Field("tm-gtfs", description="Cache bucket of compact GTFS extracts.")
+    lamp_base_url: str = Field(
+        "https://performancedata.mbta.com/lamp/subway-on-time-performance-v1",
+        description="Folder URL of the LAMP daily parquet files and their index.csv.",
+    )
+    gtfs_archive_index_url: str = Field(
+        "https://cdn.mbta.com/archive/archived_feeds.txt",
+        description="MBTA GTFS archive index (archived_feeds.txt).",
+    )
+    arcgis_base_url: str = Field(
+        "https://www.arcgis.com/sharing/rest/content/items",
+        description="ArcGIS item REST root used by the historic backfills.",
+    )
+    arcgis_hub_url: str = Field(
+        "https://hub.arcgis.com", description="ArcGIS Hub root (ferry CSV export)."
+    )
+
+    # --- fleet telemetry -------------------------------------------------------------------
+    telemetry_raw_bucket: str = Field(
+        "fleet-telemetry-raw-{env}", description="Bucket where GPS CSV files land."
+    )
+    telemetry_archive_bucket: str = Field(
+        "fleet-telemetry-archive-{env}",
+        description="Parquet archive bucket (Glacier after 7 days).",
+    )
+    telemetry_table: str = Field(
+        "fleet-telemetry-events-{env}", description="DynamoDB table keyed by vehicle_id+timestamp."
+    )
+    telemetry_high_queue: str = Field(
+        "fleet-telemetry-high-{env}", description="SQS queue for `moving` events (drained first)."
+    )
+    telemetry_low_queue: str = Field(
+        "fleet-telemetry-low-{env}", description="SQS queue for `idle`/other events."
+    )
+    telemetry_dlq: str = Field(
+        "fleet-telemetry-dlq-{env}", description="Dead-letter queue of both telemetry queues."
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="Redis URL of the vehicle-metadata cache; empty = in-process TTL cache."
+    )
+
+    # --- trip KPIs -------------------------------------------------------------------------
+    trips_table: str = Field(
+        "completed-trips-{env}",
+        description="DynamoDB table of completed trips (seed: DYNAMODB_TABLE_NAME).",
+        validation_alias=AliasChoices("PIPELINES_TRIPS_TABLE", "DYNAMODB_TABLE_NAME"),
+    )
+    kpi_bucket: str = Field(
+        "trip-kpis-{env}",
+        description="Bucket of daily KPI JSON files (seed: ATHENA_BUCKET_NAME).",
+        validation_alias=AliasChoices("PIPELINES_KPI_BUCKET", "ATHENA_BUCKET_NAME"),
+    )
+
+    # --- NYC 311 ---------------------------------------------------------------------------
+    nyc311_raw_bucket: str = Field("311-raw-data", description="Raw JSON per run.")
+    nyc311_processed_bucket: str = Field(
+        "311-processed-data", description="Partitioned Parquet and the checkpoint."
+    )
+    socrata_base_url: str = Field(
+        "https://data.cityofnewyork.us", description="Socrata (SODA) server root."
+    )
+    socrata_dataset_id: str = Field("erm2-nwe9", description="311 Service Requests (2020-now).")
+    socrata_app_token: SecretStr | None = Field(
+        None,
+        description="Socrata app token (X-App-Token); else the `socrata-app-token` Secret block.",
+        validation_alias=AliasChoices("PIPELINES_SOCRATA_APP_TOKEN", "SOCRATA_APP_TOKEN"),
+    )
+
+    # --- CSV profiling ---------------------------------------------------------------------
+    csv_bucket: str = Field(
+        "data-ingestion-pipeline-{env}",
+        description="Data bucket: CSVs land under uploads/, summaries go to processed/.",
+        validation_alias=AliasChoices("PIPELINES_CSV_BUCKET", "S3_BUCKET"),
+    )
+    csv_metadata_table: str = Field(
+        "data-ingestion-pipeline-file-metadata-{env}",
+        description="DynamoDB table of file metadata (partition key file_name).",
+        validation_alias=AliasChoices("PIPELINES_CSV_METADATA_TABLE", "DYNAMODB_TABLE"),
+    )
+
+    @model_validator(mode="after")
+    def _fill_env(self) -> Settings:
+        for name, value in self:
+            if isinstance(value, str) and "{env}" in value:
+                object.__setattr__(self, name, value.replace("{env}", self.env))
+        return self
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment now (cheap; not cached, so tests can change env)."""
+    return Settings()

@@ -1,0 +1,78 @@
+"""The S3 writer encrypts every put, skips unchanged bodies and reports what it did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tasks.common import aws, s3
+
+BUCKET = "test-bucket"
+
+
+@pytest.fixture
+def bucket(aws: None) -> str:
+    aws_module().s3().create_bucket(Bucket=BUCKET)
+    return BUCKET
+
+
+def test_put_is_encrypted_typed_and_md5_tagged(bucket: str) -> None:
+    assert s3.put_bytes(bucket, "a/b.csv", b"x,y\n1,2\n", content_type=s3.CSV)
+    head = aws_module().s3().head_object(Bucket=bucket, Key="a/b.csv")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["ContentType"] == "text/csv; charset=utf-8"
+    assert head["Metadata"]["content-md5-hex"] == s3.md5_hex(b"x,y\n1,2\n")
+    assert head["ETag"].strip('"') == s3.md5_hex(b"x,y\n1,2\n")
+
+
+def test_skip_unchanged_compares_md5(bucket: str) -> None:
+    assert s3.put_bytes(bucket, "k", b"v1", content_type=s3.CSV, skip_unchanged=True)
+    assert not s3.put_bytes(bucket, "k", b"v1", content_type=s3.CSV, skip_unchanged=True)
+    assert s3.put_bytes(bucket, "k", b"v2", content_type=s3.CSV, skip_unchanged=True)
+    assert s3.get_bytes(bucket, "k") == b"v2"
+    # without skip_unchanged the same body is written again
+    assert s3.put_bytes(bucket, "k", b"v2", content_type=s3.CSV)
+
+
+def test_put_many_reports_written_and_unchanged(bucket: str) -> None:
+    items = [(f"p/{i}.csv", f"row {i}\n".encode()) for i in range(40)]
+    first = s3.put_many(bucket, items, content_type=s3.CSV, skip_unchanged=True, workers=4)
+    assert (first.written, first.unchanged) == (40, 0)
+    changed = [("p/0.csv", b"new\n"), *items[1:35]]
+    second = s3.put_many(bucket, changed, content_type=s3.CSV, skip_unchanged=True)
+    assert (second.written, second.unchanged) == (1, 34)
+    assert second.written_keys == ("p/0.csv",)
+
+
+def test_put_many_raises_when_a_put_fails(bucket: str) -> None:
+    with pytest.raises(Exception, match="NoSuchBucket"):
+        s3.put_many("no-such-bucket", [("k", b"v")], content_type=s3.CSV)
+
+
+def test_missing_object_reads_as_none(bucket: str) -> None:
+    assert s3.get_bytes(bucket, "nope") is None
+    assert s3.read_json(bucket, "nope.json") is None
+    assert s3.stored_md5(bucket, "nope") is None
+
+
+def test_json_round_trip_is_deterministic(bucket: str) -> None:
+    assert s3.write_json(bucket, "state.json", {"b": 1, "a": "é"})
+    assert s3.get_bytes(bucket, "state.json") == b'{\n  "a": "\xc3\xa9",\n  "b": 1\n}\n'
+    assert s3.read_json(bucket, "state.json") == {"a": "é", "b": 1}
+    assert not s3.write_json(bucket, "state.json", {"a": "é", "b": 1}, skip_unchanged=True)
+
+
+def test_kms_put_asks_for_the_key(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPELINES_S3_SSE", "aws:kms")
+    key_id = aws_module().client("kms").create_key()["KeyMetadata"]["KeyId"]
+    monkeypatch.setenv("PIPELINES_S3_KMS_KEY_ID", key_id)
+    s3.put_bytes(bucket, "kms.csv", b"a\n", content_type=s3.CSV)
+    head = aws_module().s3().head_object(Bucket=bucket, Key="kms.csv")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    # the ETag of a KMS object is not its MD5; skip-unchanged relies on the stored metadata
+    assert not s3.put_bytes(bucket, "kms.csv", b"a\n", content_type=s3.CSV, skip_unchanged=True)
+
+
+def aws_module() -> Any:  # the fixture named `aws` shadows the module inside tests that use it
+    return aws

@@ -1,0 +1,45 @@
+"""Settings: defaults from the seeds, `{env}` expansion, aliases, secrets kept secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.common.settings import Settings
+
+
+def test_defaults_are_the_seed_names() -> None:
+    s = Settings()
+    assert s.lamp_bucket == "tm-mbta-performance"
+    assert s.gtfs_bucket == "tm-gtfs"
+    assert s.nyc311_raw_bucket == "311-raw-data"
+    assert s.nyc311_processed_bucket == "311-processed-data"
+    assert s.csv_metadata_table == "data-ingestion-pipeline-file-metadata-dev"
+
+
+def test_env_fills_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPELINES_ENV", "prod")
+    s = Settings()
+    assert s.csv_metadata_table == "data-ingestion-pipeline-file-metadata-prod"
+    assert s.telemetry_table == "fleet-telemetry-events-prod"
+
+
+def test_seed_variable_names_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", "trips-x")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    s = Settings()
+    assert s.trips_table == "trips-x"
+    assert s.aws_endpoint_url == "http://127.0.0.1:1"
+
+
+def test_secret_is_not_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPELINES_SOCRATA_APP_TOKEN", "tok-123-secret")
+    s = Settings()
+    assert s.socrata_app_token is not None
+    assert s.socrata_app_token.get_secret_value() == "tok-123-secret"
+    assert "tok-123-secret" not in repr(s)
+    assert "tok-123-secret" not in str(s.model_dump())
+
+
+def test_every_field_is_described() -> None:
+    missing = [n for n, f in Settings.model_fields.items() if not f.description]
+    assert missing == []

@@ -1,0 +1,1 @@
+"""Tests of deployments/ (CLI, local stack, infra)."""
