@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -100,16 +101,30 @@ def moto_server(port: int = 0, host: str = "127.0.0.1") -> Iterator[str]:
     """moto's threaded server for the duration of the block; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer  # dev/local dependency only
 
+    # moto creates what it supports and skips the rest (bucket policies, wait handles) with a
+    # warning per resource; the template is validated by cfn-lint, so the noise says nothing.
+    warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     try:
         server.start()
     except OSError as exc:
         raise LocalStackError(f"cannot start moto on {host}:{port}: {exc}") from exc
     bound_host, bound_port = server.get_host_and_port()
+    endpoint = f"http://{bound_host}:{bound_port}"
+    reset_moto(endpoint)  # moto's state is per process: start from nothing
     try:
-        yield f"http://{bound_host}:{bound_port}"
+        yield endpoint
     finally:
         server.stop()
+
+
+def reset_moto(endpoint: str) -> None:
+    """Wipe every resource in the moto server at `endpoint` (moto's own reset API)."""
+    url = endpoint + "/moto-api/reset"
+    if not url.startswith("http://127.0.0.1:"):
+        raise LocalStackError(f"refusing to reset a non-local endpoint {endpoint}")
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - checked loopback URL
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
 
 
 @contextmanager

@@ -81,16 +81,15 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def aws_server(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The threaded moto server, wiped, with AWS_ENDPOINT_URL pointing at it for this test."""
-    import urllib.request
-
+    from deployments.local_stack import reset_moto
     from tasks.common import aws as aws_factory
 
-    reset = urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")  # noqa: S310
-    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - loopback URL
+    reset_moto(moto_endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     aws_factory.clear_cache()
     yield moto_endpoint
     aws_factory.clear_cache()
+    reset_moto(moto_endpoint)  # moto's state is per process: leave nothing for the next test
 
 
 @pytest.fixture
