@@ -107,6 +107,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from deployments import deploy
+
+    try:
+        outputs = deploy.stack_outputs(args.stack) if args.target == "ecs" else None
+        env = deploy.deploy_env(args.pool or args.target, args.target, outputs)
+        if args.target == "local" and deploy.ensure_process_pool(env["PIPELINES_WORK_POOL"]):
+            print(f"created process work pool {env['PIPELINES_WORK_POOL']!r}")
+        return deploy.run_prefect_deploy(env, args.name)
+    except deploy.DeployError as exc:
+        print(f"pipelines deploy: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_ecs_pool(args: argparse.Namespace) -> int:
+    from deployments import deploy
+
+    try:
+        deploy.prefect_api_url()
+        outcome = deploy.ensure_ecs_pool(args.pool, deploy.stack_outputs(args.stack), args.image)
+    except deploy.DeployError as exc:
+        print(f"pipelines ecs-pool: {exc}", file=sys.stderr)
+        return 2
+    print(f"{outcome} ECS work pool {args.pool!r} (image {args.image})")
+    print(f"start a worker with: prefect worker start --pool {args.pool}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipelines",
@@ -143,6 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="flow parameter; VALUE is parsed as JSON when possible",
     )
     run.set_defaults(func=cmd_run)
+
+    dep = sub.add_parser(
+        "deploy",
+        help="create/update every deployment of prefect.yaml on the Prefect server",
+        description="Runs `prefect deploy --all` with the variables prefect.yaml reads: "
+        "the work pool, the code location and (ECS) each pipeline's task role.",
+    )
+    dep.add_argument("target", choices=["local", "ecs"], help="process pool here, or ECS")
+    dep.add_argument("--pool", help="work pool name (default: the target name)")
+    dep.add_argument("--stack", default="prefect-pipelines", help="CloudFormation stack (ecs)")
+    dep.add_argument("--name", action="append", help="deploy only these (flow/deployment)")
+    dep.set_defaults(func=cmd_deploy)
+
+    ecs = sub.add_parser("ecs-pool", help="create/update the ECS work pool from stack outputs")
+    ecs.add_argument("--image", required=True, help="pipelines image URI (deployments/Dockerfile)")
+    ecs.add_argument("--pool", default="ecs", help="work pool name (default ecs)")
+    ecs.add_argument("--stack", default="prefect-pipelines", help="CloudFormation stack name")
+    ecs.set_defaults(func=cmd_ecs_pool)
 
     lister = sub.add_parser("list", help="list pipelines and their parameters")
     lister.set_defaults(func=lambda _a: print(describe_flows()) or 0)

@@ -1,0 +1,144 @@
+"""Putting the flows on a Prefect server: work pools and `prefect deploy` with the right variables.
+
+prefect.yaml reads a few `{{ $VAR }}` placeholders at deploy time: the work pool name, where the
+code lives for the worker, and each pipeline's ECS task role (least privilege per pipeline). This
+module sets them — for a local process pool (code = this checkout, no task roles) or for the ECS
+pool (code baked in the image at /opt/pipelines, roles from the CloudFormation stack outputs).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE_CODE_DIR = "/opt/pipelines"
+# stack output → the prefect.yaml placeholder that carries it into each pipeline's deployments
+TASK_ROLE_OUTPUTS = {
+    "LampRoleArn": "PIPELINES_TASK_ROLE_LAMP",
+    "TelemetryRoleArn": "PIPELINES_TASK_ROLE_TELEMETRY",
+    "TripKpisRoleArn": "PIPELINES_TASK_ROLE_TRIP_KPIS",
+    "Nyc311RoleArn": "PIPELINES_TASK_ROLE_NYC311",
+    "CsvProfileRoleArn": "PIPELINES_TASK_ROLE_CSV_PROFILE",
+}
+
+
+class DeployError(RuntimeError):
+    """Deployment cannot proceed (no Prefect API, missing stack outputs...)."""
+
+
+def prefect_api_url() -> str:
+    """The Prefect API this process talks to; deployments need a real server, not ephemeral."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise DeployError(
+            "PREFECT_API_URL is not set: deployments need a Prefect server "
+            "(`pipelines local-stack --prefect` starts one and prints the variable)"
+        )
+    return str(url)
+
+
+def stack_outputs(stack_name: str) -> dict[str, str]:
+    """Outputs of a deployed CloudFormation stack (through the shared client factory)."""
+    from tasks.common import aws
+
+    stacks = aws.cloudformation().describe_stacks(StackName=stack_name)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def ensure_process_pool(name: str) -> bool:
+    """Create a `process` work pool called `name` if missing; True if it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        except ObjectAlreadyExists:
+            return False
+    return True
+
+
+def ecs_job_template(outputs: Mapping[str, str], image: str) -> dict[str, Any]:
+    """prefect-aws's ECS base job template with our stack's defaults filled in."""
+    from prefect_aws.workers.ecs_worker import ECSWorker
+
+    template: dict[str, Any] = ECSWorker.get_default_base_job_template()
+    properties = template["variables"]["properties"]
+    defaults = {
+        "image": image,
+        "cluster": outputs["ClusterName"],
+        "execution_role_arn": outputs["EcsTaskExecutionRoleArn"],
+        "family": "prefect-pipelines",
+        # one task definition per family, reused: avoids RegisterTaskDefinition rate limits
+        "match_latest_revision_in_family": True,
+        "configure_cloudwatch_logs": True,
+        "cloudwatch_logs_options": {
+            "awslogs-group": outputs["LogGroupName"],
+            "awslogs-create-group": "false",  # the execution role may not create groups
+        },
+        "env": {"PREFECT_SERVER_EPHEMERAL_ENABLED": "false"},
+        "cpu": 1024,
+        "memory": 2048,
+    }
+    for name, value in defaults.items():
+        properties[name]["default"] = value
+    return template
+
+
+def ensure_ecs_pool(name: str, outputs: Mapping[str, str], image: str) -> str:
+    """Create or update the ECS work pool `name`; returns "created" or "updated"."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    template = ecs_job_template(outputs, image)
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(
+                WorkPoolCreate(name=name, type="ecs", base_job_template=template)
+            )
+        except ObjectAlreadyExists:
+            client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
+            return "updated"
+    return "created"
+
+
+def deploy_env(pool: str, target: str, outputs: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The placeholder values prefect.yaml reads for `target` ("local" or "ecs")."""
+    if target == "local":
+        return {
+            "PIPELINES_WORK_POOL": pool,
+            "PIPELINES_CODE_DIR": str(ROOT),
+            **dict.fromkeys(TASK_ROLE_OUTPUTS.values(), ""),
+        }
+    if outputs is None:
+        raise DeployError("the ECS target needs the CloudFormation stack outputs (--stack)")
+    missing = [key for key in TASK_ROLE_OUTPUTS if key not in outputs]
+    if missing:
+        raise DeployError(f"stack outputs lack {', '.join(missing)}")
+    return {
+        "PIPELINES_WORK_POOL": pool,
+        "PIPELINES_CODE_DIR": IMAGE_CODE_DIR,
+        **{var: outputs[key] for key, var in TASK_ROLE_OUTPUTS.items()},
+    }
+
+
+def run_prefect_deploy(env: Mapping[str, str], names: list[str] | None = None) -> int:
+    """`prefect --no-prompt deploy --all` (or `--name ...`) from the repository root."""
+    api = prefect_api_url()
+    argv = [sys.executable, "-m", "prefect", "--no-prompt", "deploy"]
+    if names:
+        for name in names:
+            argv += ["--name", name]
+    else:
+        argv.append("--all")
+    child_env = {**os.environ, **env, "PREFECT_API_URL": api}
+    return subprocess.run(argv, cwd=ROOT, env=child_env, check=False).returncode
