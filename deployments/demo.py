@@ -134,10 +134,11 @@ def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
         )
         print("\nWhat the local AWS holds now")
         print(format_table(["kind", "name", "count"], inventory(stack.stack_resources)))
+        ui = (stack.prefect_api_url or "").removesuffix("/api")
         print(
-            "\nLook closer: the Prefect UI above shows every flow run, its tasks and artifacts;"
-            "\n`aws --endpoint-url " + stack.aws_endpoint + " s3 ls s3://<bucket>/ --recursive`"
-            " lists objects (while the stack runs)."
+            f"\nLook closer: {ui} shows every flow run, its task runs, logs and artifacts;"
+            f"\n`aws --endpoint-url {stack.aws_endpoint} s3 ls s3://<bucket>/ --recursive` lists"
+            " the objects. Both stop with this command: rerun with --keep to browse them."
         )
         if keep:
             print("\nThe stack keeps running: Ctrl-C to stop.")

@@ -7,6 +7,7 @@ tests; `LocalStack.env()` gives the variables that point another shell (or this 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -104,6 +105,7 @@ def moto_server(port: int = 0, host: str = "127.0.0.1") -> Iterator[str]:
     # moto creates what it supports and skips the rest (bucket policies, wait handles) with a
     # warning per resource; the template is validated by cfn-lint, so the noise says nothing.
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS request
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     try:
         server.start()
