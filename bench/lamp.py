@@ -1,0 +1,464 @@
+"""LAMP benchmark: ours vs the row-by-row implementation, parquet + GTFS zip → per-stop CSVs.
+
+The generator writes a synthetic day in the LAMP schema with realistic shape: the eight subway
+and light rail routes with their real stop-id ranges (Red trunk + Ashmont/Braintree branches,
+terminal platform aliases), trips every few minutes from 05:00 to 01:00 in both directions,
+vehicles and consists, travel/dwell/headway columns, ~10 % `ADDED-` trips absent from the
+schedule, a few `NONREV-` and commuter-rail rows to filter, and nulls where LAMP has them. The
+matching compact GTFS schedule is generated beside it, and `gtfs_zip` writes the equivalent
+minimal GTFS zip (calendar, trips, stop_times), so every implementation starts from the same
+inputs. Seedable: the same seed gives the same bytes.
+
+Each run is in a fresh process (`bench.common.measure`: seconds inside the function, the child's
+own peak RSS), on a full day and on a 10x day:
+- ours (GTFS zip → CSVs): the GTFS task's cache build (`compact_feed` → parquet), then processing;
+- ours (cached schedule → CSVs): processing from the cached compact schedule, what the
+  scheduled runs do once a feed is cached;
+- the named alternative, `bench/lamp_rowwise.py` (also the test oracle): the straightforward
+  row-by-row implementation of the spec (`events` + `render`) from the same parquet and zip.
+  Full day only (it is slow); its stop files must equal ours byte for byte, or the run fails.
+
+Run: `python -m bench.lamp [--seed N] [--rows N] [--scale N]` (or `python -m bench`).
+Targets: a full day (>= 60,000 rows) in under 1 s of processing and under 500 MB peak RSS; the
+10x day about ten times as long (linear scaling); ours from the zip at least 6x faster than the
+row-wise implementation on the full day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+import zipfile
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from bench import lamp_rowwise
+from bench.common import Measurement, Target, check, measure, print_table
+from tasks.lamp import process, transform, transform_gtfs
+
+DAY = date(2024, 2, 7)
+DAY_START = 1707282000  # 2024-02-07 00:00 Eastern (EST) as epoch seconds
+
+
+def _ids(first: int, count: int, step: int = 1) -> list[str]:
+    return [str(first + i * step) for i in range(count)]
+
+
+# route → (direction 0 stop ids, direction 1 stop ids); Red has two patterns (branches).
+def _patterns() -> list[tuple[str, int, list[str]]]:
+    red_trunk_s = ["Alewife-02", *_ids(70063, 11, 2)]  # Alewife → Andrew (southbound)
+    red_trunk_n = _ids(70084, 11, -2)  # Andrew → Davis
+    ashmont_s, ashmont_n = _ids(70085, 5, 2), _ids(70094, 5, -2)
+    braintree_s, braintree_n = [*_ids(70095, 5, 2), "Braintree-01"], _ids(70104, 5, -2)
+    orange_s, orange_n = (
+        ["Oak Grove-01", *_ids(70034, 19, -2)],
+        ["Forest Hills-02", *_ids(70003, 19, 2)],
+    )
+    blue = _ids(70038, 12, 2), _ids(70059, 12, -2)
+    green = {
+        "Green-B": (_ids(70106, 22, 2), _ids(70149, 22, -2)),
+        "Green-C": (_ids(70150, 18, 2), _ids(70185, 18, -2)),
+        "Green-D": (_ids(70186, 24, 2), _ids(70233, 24, -2)),
+        "Green-E": (_ids(70234, 13, 2), _ids(70259, 13, -2)),
+    }
+    mattapan = _ids(70261, 8, 2), _ids(70276, 8, -2)
+    patterns = [
+        ("Red", 0, red_trunk_s + ashmont_s),
+        ("Red", 0, red_trunk_s + braintree_s),
+        ("Red", 1, ashmont_n + red_trunk_n + ["Alewife-01"]),
+        ("Red", 1, braintree_n + red_trunk_n + ["Alewife-01"]),
+        ("Orange", 0, orange_s),
+        ("Orange", 1, orange_n),
+        ("Blue", 0, blue[0]),
+        ("Blue", 1, blue[1]),
+        ("Mattapan", 0, mattapan[0]),
+        ("Mattapan", 1, mattapan[1]),
+    ]
+    for route, (out, back) in green.items():
+        patterns += [(route, 0, out), (route, 1, back)]
+    return patterns
+
+
+def generate_day(rows: int = 70_000, seed: int = 7) -> tuple[bytes, pa.Table]:
+    """(LAMP parquet bytes, compact schedule table) of a synthetic service day of ~`rows` rows."""
+    rng = np.random.default_rng(seed)
+    patterns = _patterns()
+    # every pattern runs the same number of trips; enough for at least `rows` subway rows
+    trips_per_pattern = max(2, -(-rows // sum(len(p[2]) for p in patterns)))
+    span = 20 * 3600  # 05:00 → 01:00
+    cols: dict[str, list[Any]] = {k: [] for k in _COLUMNS}
+    sched: dict[str, list[Any]] = {k: [] for k in _SCHEDULE}
+    trip_no = 0
+    for route, direction, stops in patterns:
+        n_stops = len(stops)
+        starts = np.sort(rng.integers(5 * 3600, 5 * 3600 + span, trips_per_pattern))
+        for start in starts:
+            trip_no += 1
+            trip_id = f"6{trip_no:07d}"
+            added = rng.random() < 0.10
+            nonrev = rng.random() < 0.01
+            lamp_trip = (
+                "NONREV-" + trip_id if nonrev else ("ADDED-15" + trip_id if added else trip_id)
+            )
+            seg = rng.integers(60, 180, n_stops)
+            sched_arr = start + np.cumsum(np.r_[0, seg[1:]]) // 60 * 60
+            delay = int(rng.integers(-120, 300))
+            dwell = rng.integers(15, 60, n_stops)
+            arrive = DAY_START + sched_arr + delay + np.cumsum(rng.integers(-10, 20, n_stops))
+            depart_prev = np.r_[arrive[0] - 30, arrive[:-1] + dwell[:-1]]
+            vehicle = f"{route[0]}-5{int(rng.integers(0, 1 << 20)):06X}"
+            cars = rng.integers(1500, 1900, 6 if route == "Red" else 2)
+            _append(
+                cols,
+                route,
+                direction,
+                stops,
+                lamp_trip,
+                vehicle,
+                cars,
+                arrive,
+                depart_prev,
+                dwell,
+                seg,
+                rng,
+                trip_start=int(start),
+            )
+            if not added:
+                sched["trip_id"] += [trip_id] * n_stops
+                sched["route_id"] += [route] * n_stops
+                sched["direction_id"] += [direction] * n_stops
+                sched["service_id"] += ["WKD"] * n_stops
+                sched["stop_id"] += [s if not s[0].isalpha() else _ALIAS[s] for s in stops]
+                sched["stop_sequence"] += list(range(1, n_stops + 1))
+                sched["arrival_s"] += sched_arr.tolist()
+    # commuter rail rows (filtered out), as in files made before 2024-04-30
+    n_cr = max(1, len(cols["trip_id"]) // 30)
+    _append_commuter_rail(cols, n_cr, rng)
+    table = pa.table({k: pa.array(v, _COLUMNS[k]) for k, v in cols.items()})
+    order = rng.permutation(table.num_rows)
+    table = table.take(order)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="snappy")
+    schedule = pa.table({k: pa.array(v, _SCHEDULE[k]) for k, v in sched.items()})
+    calendar = (
+        b'[{"service_id": "WKD", "monday": "1", "tuesday": "1", "wednesday": "1",'
+        b' "thursday": "1", "friday": "1", "saturday": "0", "sunday": "0",'
+        b' "start_date": "20240101", "end_date": "20241231"}]'
+    )
+    schedule = schedule.replace_schema_metadata({transform_gtfs.META_CALENDAR: calendar})
+    return sink.getvalue(), schedule
+
+
+_ALIAS = {
+    "Alewife-01": "70061",
+    "Alewife-02": "70061",
+    "Braintree-01": "70105",
+    "Oak Grove-01": "70036",
+    "Forest Hills-02": "70001",
+}
+_COLUMNS: dict[str, pa.DataType] = {f.name: f.type for f in transform.LAMP_SOURCE_SCHEMA}
+_SCHEDULE: dict[str, pa.DataType] = {
+    "trip_id": pa.string(),
+    "route_id": pa.string(),
+    "direction_id": pa.int8(),
+    "service_id": pa.string(),
+    "stop_id": pa.string(),
+    "stop_sequence": pa.int32(),
+    "arrival_s": pa.int32(),
+}
+
+
+def _maybe_null(values: np.ndarray, rate: float, rng: np.random.Generator) -> list[Any]:
+    out: list[Any] = values.tolist()
+    for i in np.flatnonzero(rng.random(len(values)) < rate):
+        out[i] = None
+    return out
+
+
+def _append(
+    cols: dict[str, list[Any]],
+    route: str,
+    direction: int,
+    stops: list[str],
+    trip_id: str,
+    vehicle: str,
+    cars: np.ndarray,
+    arrive: np.ndarray,
+    depart_prev: np.ndarray,
+    dwell: np.ndarray,
+    seg: np.ndarray,
+    rng: np.random.Generator,
+    trip_start: int,
+) -> None:
+    n = len(stops)
+    branch = None
+    if route == "Red":
+        branch = "Red-A" if any(s in {"70085", "70094"} for s in stops) else "Red-B"
+    elif route.startswith("Green"):
+        branch = route
+    headway = rng.integers(240, 900, n)
+    sched_headway = (rng.integers(36, 90, n) * 10).astype(np.int64)
+    cols["stop_sequence"] += [10 * (i + 1) for i in range(n)]
+    cols["stop_id"] += stops
+    cols["parent_station"] += [f"place-{s[:5].lower()}" for s in stops]
+    cols["move_timestamp"] += [None, *_maybe_null(depart_prev[1:], 0.02, rng)]
+    cols["stop_timestamp"] += _maybe_null(arrive, 0.005, rng)
+    cols["travel_time_seconds"] += [None, *(arrive[1:] - depart_prev[1:]).tolist()]
+    cols["dwell_time_seconds"] += _maybe_null(dwell, 0.05, rng)
+    cols["headway_trunk_seconds"] += _maybe_null(headway, 0.05, rng)
+    cols["headway_branch_seconds"] += _maybe_null(headway, 0.4, rng)
+    cols["service_date"] += [20240207] * n
+    cols["route_id"] += [route] * n
+    cols["direction_id"] += [bool(direction)] * n
+    cols["start_time"] += [trip_start] * n
+    cols["vehicle_id"] += [vehicle] * n
+    cols["branch_route_id"] += [branch] * n
+    cols["trunk_route_id"] += ["Green" if route.startswith("Green") else route] * n
+    cols["stop_count"] += [n] * n
+    cols["trip_id"] += [trip_id] * n
+    cols["vehicle_label"] += ["-".join(str(c) for c in cars[:2])] * n
+    cols["vehicle_consist"] += ["|".join(str(c) for c in cars)] * n
+    cols["direction"] += ["South" if direction == 0 else "North"] * n
+    cols["direction_destination"] += [stops[-1]] * n
+    cols["scheduled_arrival_time"] += (arrive - DAY_START).tolist()
+    cols["scheduled_departure_time"] += (arrive - DAY_START).tolist()
+    cols["scheduled_travel_time"] += seg.tolist()
+    cols["scheduled_headway_branch"] += _maybe_null(sched_headway, 0.4, rng)
+    cols["scheduled_headway_trunk"] += _maybe_null(sched_headway, 0.02, rng)
+
+
+def _append_commuter_rail(cols: dict[str, list[Any]], n: int, rng: np.random.Generator) -> None:
+    base = DAY_START + 6 * 3600 + np.sort(rng.integers(0, 16 * 3600, n))
+    for name, kind in _COLUMNS.items():
+        if name == "route_id":
+            cols[name] += ["CR-Worcester"] * n
+        elif name == "trip_id":
+            cols[name] += [f"CR-6435{i:04d}" for i in range(n)]
+        elif name == "stop_id":
+            cols[name] += ["WML-0081-02"] * n
+        elif name == "stop_sequence":
+            cols[name] += [10] * n
+        elif name == "service_date":
+            cols[name] += [20240207] * n
+        elif name in {"stop_timestamp", "move_timestamp"}:
+            cols[name] += base.tolist()
+        elif name == "direction_id":
+            cols[name] += [False] * n
+        elif name == "vehicle_id":
+            cols[name] += ["1709"] * n
+        elif pa.types.is_string(kind):
+            cols[name] += [None] * n
+        else:
+            cols[name] += [None] * n
+
+
+def gtfs_zip(schedule: pa.Table) -> bytes:
+    """A minimal GTFS zip holding what a compact schedule holds (`compact_feed` gives it back).
+
+    calendar.txt (and calendar_dates.txt when there are exceptions) from the `lamp.calendar*`
+    metadata, trips.txt with one row per trip, stop_times.txt with `HH:MM:SS` times (hours may
+    exceed 24). Deterministic: fixed member timestamps, so the same table gives the same bytes.
+    """
+    meta = schedule.schema.metadata or {}
+
+    def calendar(key: bytes) -> pa.Table:
+        return pa.Table.from_pylist(json.loads(meta.get(key, b"[]")))
+
+    trips = schedule.select(_TRIP_COLUMNS).group_by(_TRIP_COLUMNS, use_threads=False).aggregate([])
+    times = pa.array([_hms(t) for t in schedule["arrival_s"].to_numpy().tolist()], pa.string())
+    members = {
+        "calendar.txt": calendar(transform_gtfs.META_CALENDAR),
+        "calendar_dates.txt": calendar(transform_gtfs.META_CALENDAR_DATES),
+        "trips.txt": trips.select(_TRIP_COLUMNS),
+        "stop_times.txt": schedule.select(["trip_id", "stop_id", "stop_sequence"])
+        .add_column(1, "arrival_time", times)
+        .add_column(2, "departure_time", times),
+    }
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w") as zf:
+        for name, table in members.items():
+            if table.num_rows:
+                zf.writestr(zipfile.ZipInfo(name, _ZIP_TIME), _csv(table), zipfile.ZIP_DEFLATED)
+    return sink.getvalue()
+
+
+_TRIP_COLUMNS = ["route_id", "service_id", "trip_id", "direction_id"]
+_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+_FEED = transform_gtfs.FeedRef(DAY, DAY, "synthetic", "synthetic GTFS zip")
+
+
+def _hms(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _csv(table: pa.Table) -> bytes:
+    """Plain GTFS-style CSV: no quotes (Arrow raises if a value would need them)."""
+    sink = io.BytesIO((",".join(table.column_names) + "\n").encode())
+    sink.seek(0, io.SEEK_END)
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    return sink.getvalue()
+
+
+# --- the measured runs (top-level functions: they run in spawned processes) ---------------------
+
+
+def process_once(parquet: bytes, schedule_bytes: bytes, keep_files: bool = False) -> dict[str, Any]:
+    """What the flow's processing task does: compact schedule + LAMP parquet → CSV bytes.
+
+    With `keep_files`, the report also holds every stop file's bytes (`files`, by stop id).
+    """
+    started = time.perf_counter()
+    stop_times = transform_gtfs.schedule_for_date(transform_gtfs.read_compact(schedule_bytes), DAY)
+    schedule_seconds = time.perf_counter() - started
+    result = process.process_day(parquet, stop_times, DAY)
+    report: dict[str, Any] = {
+        "rows": result.source_rows,
+        "events": result.events_written,
+        "stops": len(result.files),
+        "csv_bytes": sum(len(f.body) for f in result.files),
+        "timings": {"schedule": round(schedule_seconds, 4), **result.timings},
+    }
+    if keep_files:
+        report["files"] = {f.stop_id: f.body for f in result.files}
+    return report
+
+
+def process_from_zip(parquet: bytes, zip_bytes: bytes, keep_files: bool = False) -> dict[str, Any]:
+    """Ours end to end from the GTFS zip: what the GTFS task does on a cache miss (compact
+    extract → parquet bytes), then `process_once` on those bytes."""
+    started = time.perf_counter()
+    schedule_bytes = transform_gtfs.to_parquet(transform_gtfs.compact_feed(zip_bytes, _FEED))
+    gtfs_seconds = time.perf_counter() - started
+    report = process_once(parquet, schedule_bytes, keep_files)
+    report["timings"] = {"gtfs": round(gtfs_seconds, 4), **report["timings"]}
+    return report
+
+
+def rowwise_once(parquet: bytes, zip_bytes: bytes) -> dict[str, Any]:
+    """The alternative: `lamp_rowwise.events` + `render` from the same parquet and GTFS zip."""
+    all_events = lamp_rowwise.events(parquet, zip_bytes, DAY)
+    files = lamp_rowwise.render(all_events, DAY)
+    return {"events": len(all_events), "stops": len(files), "files": files}
+
+
+def differing_stops(ours: dict[str, bytes], rowwise: dict[str, bytes]) -> list[str]:
+    """Stop ids whose file is missing on one side or differs in any byte (empty: identical)."""
+    return sorted(s for s in ours.keys() | rowwise.keys() if ours.get(s) != rowwise.get(s))
+
+
+# measured 8.3-9.2x on the 2-core dev machine (10-13x from the cached schedule); margin for noise
+ROWWISE_SPEEDUP = 6.0
+OURS_ZIP = "ours (GTFS zip → CSVs)"
+OURS_CACHED = "ours (cached schedule → CSVs)"
+ROWWISE = "row-wise (bench/lamp_rowwise.py)"
+
+
+def _measure_day(parquet: bytes, schedule: pa.Table, rowwise: bool) -> dict[str, Measurement]:
+    """The runs of one day, each in a fresh process; the row-wise one only when `rowwise`."""
+    zip_bytes = gtfs_zip(schedule)
+    runs = {
+        OURS_ZIP: measure(OURS_ZIP, process_from_zip, parquet, zip_bytes, rowwise),
+        OURS_CACHED: measure(
+            OURS_CACHED, process_once, parquet, transform_gtfs.to_parquet(schedule)
+        ),
+    }
+    if rowwise:
+        runs[ROWWISE] = measure(ROWWISE, rowwise_once, parquet, zip_bytes)
+        differ = differing_stops(runs[OURS_ZIP].result["files"], runs[ROWWISE].result["files"])
+        if differ:
+            raise RuntimeError(
+                f"ours and the row-wise implementation disagree on {len(differ)} stop files "
+                f"(first: {differ[:5]}): the comparison is void until they agree"
+            )
+    return runs
+
+
+def _table_rows(day: str, runs: dict[str, Measurement]) -> list[list[Any]]:
+    rowwise = runs.get(ROWWISE)
+    source_rows = runs[OURS_CACHED].result["rows"]
+    out = []
+    for label, m in runs.items():
+        r = m.result
+        stages = ", ".join(f"{k} {v:.3f}" for k, v in r.get("timings", {}).items())
+        ratio = rowwise.seconds / m.seconds if rowwise else "skipped"
+        out.append(
+            [
+                day,
+                label,
+                source_rows,
+                r["events"],
+                r["stops"],
+                m.seconds,
+                r["events"] / m.seconds,
+                m.peak_rss_mb,
+                ratio,
+                stages,
+            ]
+        )
+    return out
+
+
+def run(argv: Sequence[str] = ()) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.lamp", description=__doc__)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rows", type=int, default=70_000, help="rows of the full day")
+    parser.add_argument("--scale", type=int, default=10, help="the big day is this many days")
+    args, _unknown = parser.parse_known_args(list(argv))
+
+    full_label, big_label = "full day", f"{args.scale}x day"
+    days: dict[str, dict[str, Measurement]] = {}
+    for label, rows in ((full_label, args.rows), (big_label, args.rows * args.scale)):
+        parquet, schedule = generate_day(rows, args.seed)
+        days[label] = _measure_day(parquet, schedule, rowwise=label == full_label)
+    print_table(
+        [
+            "day",
+            "implementation",
+            "rows",
+            "events",
+            "stops",
+            "seconds",
+            "events/s",
+            "peak RSS MB",
+            "x faster than row-wise",
+            "stages (s)",
+        ],
+        [row for label, runs in days.items() for row in _table_rows(label, runs)],
+    )
+    full, big = days[full_label], days[big_label]
+    print(
+        f"\nrow-wise: full day only (skipped on the {big_label}: it would take about"
+        f" {full[ROWWISE].seconds * args.scale:,.0f} s); its {full[ROWWISE].result['stops']:,}"
+        " stop files equal ours byte for byte."
+    )
+    return check(
+        [
+            Target("full day processing seconds", full[OURS_CACHED].seconds, 1.0),
+            Target("full day peak RSS MB", full[OURS_CACHED].peak_rss_mb, 500.0),
+            Target(
+                f"{big_label} / full day time (linear ≈ {args.scale})",
+                big[OURS_CACHED].seconds / full[OURS_CACHED].seconds,
+                args.scale * 1.5,
+            ),
+            Target(
+                "full day: ours from the GTFS zip x faster than row-wise",
+                full[ROWWISE].seconds / full[OURS_ZIP].seconds,
+                ROWWISE_SPEEDUP,
+                higher_is_better=True,
+            ),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(run(sys.argv[1:]))
