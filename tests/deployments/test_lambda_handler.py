@@ -1,0 +1,189 @@
+"""The Lambda handler: S3/EventBridge/SQS event shapes, routing, in-process flow runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from deployments import lambda_handler
+from deployments.lambda_handler import ROUTES, S3Object, S3Route, handler, s3_objects
+from tests.conftest import SAMPLE_DATA
+
+CLEAN = (SAMPLE_DATA / "csv_profile" / "clean.csv").read_bytes()
+
+
+def s3_notification(
+    bucket: str, key: str, etag: str, event: str = "ObjectCreated:Put"
+) -> dict[str, Any]:
+    """A record exactly as S3 sends it (keys URL-encoded, `+` for spaces)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2025-11-29T10:30:00.000Z",
+                "eventName": event,
+                "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "203.0.113.7"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5Jg",
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "csv-profile",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {
+                        "key": key,
+                        "size": 241,
+                        "eTag": etag,
+                        "sequencer": "0055AED6DCD90281E5",
+                    },
+                },
+            }
+        ]
+    }
+
+
+def eventbridge(bucket: str, key: str, etag: str) -> dict[str, Any]:
+    """An EventBridge "Object Created" event (keys as stored, not URL-encoded)."""
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2025-11-29T10:30:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": 241, "etag": etag, "sequencer": "617f08299329d189"},
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "reason": "PutObject",
+        },
+    }
+
+
+def test_s3_notification_keys_are_url_decoded() -> None:
+    event = s3_notification("b", "uploads/Q1+sales+%C3%A9t%C3%A9.csv", "abc")
+    assert list(s3_objects(event)) == [S3Object("b", "uploads/Q1 sales été.csv", "abc")]
+
+
+def test_eventbridge_and_sqs_wrapped_events_are_understood() -> None:
+    assert list(s3_objects(eventbridge("b", "uploads/a b.csv", "e1"))) == [
+        S3Object("b", "uploads/a b.csv", "e1")
+    ]
+    sqs = {
+        "Records": [{"eventSource": "aws:sqs", "body": json.dumps(s3_notification("b", "k", "e"))}]
+    }
+    assert list(s3_objects(sqs)) == [S3Object("b", "k", "e")]
+
+
+def test_events_that_create_nothing_name_no_objects() -> None:
+    assert list(s3_objects({"Event": "s3:TestEvent", "Bucket": "b"})) == []
+    assert list(s3_objects(s3_notification("b", "k", "e", event="ObjectRemoved:Delete"))) == []
+    deleted = {**eventbridge("b", "k", "e"), "detail-type": "Object Deleted"}
+    assert list(s3_objects(deleted)) == []
+
+
+def test_routes_match_bucket_prefix_and_suffix() -> None:
+    route = S3Route(flow="x", bucket_setting="csv_bucket", prefix="uploads/", suffix=".csv")
+
+    class Settings:
+        csv_bucket = "data"
+
+    assert route.matches(S3Object("data", "uploads/a/b.csv"), Settings())
+    assert not route.matches(S3Object("data", "processed/a.csv"), Settings())
+    assert not route.matches(S3Object("data", "uploads/a.txt"), Settings())
+    assert not route.matches(S3Object("other", "uploads/a.csv"), Settings())
+    assert route.parameters(S3Object("data", "uploads/a.csv", "e")) == {
+        "key": "uploads/a.csv",
+        "bucket": "data",
+        "etag": "e",
+    }
+    assert [r.flow for r in ROUTES] == ["csv-profile"]
+    assert dict(ROUTES[0].env) == {"PIPELINES_CSV_BLOCK_BYTES": "1048576"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_handler_runs_the_flow_in_process_per_record(
+    stack: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.common import aws
+    from tasks.common.settings import get_settings
+
+    settings = get_settings()
+    # the route sets it; set+del makes monkeypatch remove it again after the test
+    monkeypatch.setenv("PIPELINES_CSV_BLOCK_BYTES", "0")
+    monkeypatch.delenv("PIPELINES_CSV_BLOCK_BYTES")
+    flushed: list[bool] = []
+    real_flush = lambda_handler._flush_logs
+
+    def flush() -> None:
+        flushed.append(True)
+        real_flush()  # the real APILogHandler flush, against the test server
+
+    monkeypatch.setattr(lambda_handler, "_flush_logs", flush)
+    etag = aws.s3().put_object(Bucket=settings.csv_bucket, Key="uploads/Q1 sales.csv", Body=CLEAN)[
+        "ETag"
+    ]
+    event = s3_notification(settings.csv_bucket, "uploads/Q1+sales.csv", etag)
+    event["Records"].append(
+        s3_notification(settings.csv_bucket, "uploads/readme.txt", "x")["Records"][0]
+    )
+
+    response = handler(event, None)
+
+    assert flushed == [True]
+    ran, ignored = response["records"]
+    assert ignored == {
+        "bucket": settings.csv_bucket,
+        "key": "uploads/readme.txt",
+        "state": "ignored",
+    }
+    assert (ran["flow"], ran["state"], ran["key"]) == (
+        "csv-profile",
+        "Completed",
+        "uploads/Q1 sales.csv",
+    )
+    assert ran["result"]["status"] == "success"
+    assert ran["result"]["row_count"] == 5
+    assert get_settings().csv_block_bytes == 1 << 20
+    item = aws.dynamodb().get_item(
+        TableName=settings.csv_metadata_table, Key={"file_name": {"S": "Q1 sales.csv"}}
+    )["Item"]
+    assert item["status"] == {"S": "success"}
+    summary = aws.s3().get_object(
+        Bucket=settings.csv_bucket, Key="processed/Q1%20sales_summary.json"
+    )
+    assert json.loads(summary["Body"].read())["row_count"] == 5
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_flow_run_fails_the_invocation_so_lambda_retries(
+    stack: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.common import aws
+    from tasks.common.settings import get_settings
+    from tasks.csv_profile import storage
+
+    settings = get_settings()
+    monkeypatch.setattr(lambda_handler, "_flush_logs", lambda: None)
+    monkeypatch.setattr(storage, "existing_record", storage.existing_record.with_options(retries=0))
+    aws.dynamodb().delete_table(TableName=settings.csv_metadata_table)
+    etag = aws.s3().put_object(Bucket=settings.csv_bucket, Key="uploads/a.csv", Body=CLEAN)["ETag"]
+    with pytest.raises(
+        lambda_handler.FlowRunsFailed,
+        match=r"1 of 1 flow run\(s\) failed: s3://.*/uploads/a.csv: Failed",
+    ):
+        handler(eventbridge(settings.csv_bucket, "uploads/a.csv", etag), None)
