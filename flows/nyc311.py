@@ -1,0 +1,186 @@
+"""NYC 311 collector: Socrata → raw JSON + month-partitioned Parquet in S3, keyset checkpoint in S3.
+
+Each run: read the checkpoint → plan (initial / incremental / backfill) → page by keyset through
+the overlap window and then up to `max_records` new rows → write the raw JSON → merge each touched
+month partition (no duplicate unique_key) → write the checkpoint → publish the summary.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from tasks.common.artifacts import Progress, publish_summary
+from tasks.common.settings import Settings, get_settings
+from tasks.nyc311 import plan_core, transform
+from tasks.nyc311.plan_core import SEED_STATUSES, Nyc311Summary, Outcome, Plan, RunCounts
+from tasks.nyc311.socrata import fetch_page
+from tasks.nyc311.soql_core import Batch, Record, collect
+from tasks.nyc311.storage import (
+    PartitionWrite,
+    merge_partition,
+    put_json,
+    read_checkpoint,
+    write_checkpoint,
+)
+
+# Socrata's floating timestamps are New York wall-clock times; so are the schedule and windows.
+NYC = ZoneInfo("America/New_York")
+ARTIFACT_KEY = "nyc311-collector"
+
+
+@flow(
+    name="nyc311-collector",
+    description="NYC 311 service requests from Socrata into S3 without losses or duplicates.",
+)
+def nyc311_collect(
+    max_records: Annotated[int, Field(ge=1)] = 10_000,
+    force_initial_load: bool = False,
+    initial_lookback_days: Annotated[int, Field(ge=1)] = 365,
+    page_size: Annotated[int, Field(ge=1, le=50_000)] = 2_000,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    initial_statuses: tuple[str, ...] = SEED_STATUSES,
+) -> Nyc311Summary:
+    """Collect new 311 service requests (keyset-paged), store raw JSON and month Parquet files.
+
+    Args:
+        max_records: Most new records fetched by one run; a run that reaches it leaves a backlog
+            that the next run continues exactly after.
+        force_initial_load: Start over with an initial load (or restart a backfill window).
+        initial_lookback_days: Days back (from midnight) that an initial load covers.
+        page_size: Records per request (Socrata allows up to 50,000).
+        start: Backfill: collect every record created from this NYC-local time (inclusive),
+            with its own checkpoint; leave empty for the daily initial/incremental collection.
+        end: Upper bound (exclusive) of created_date, NYC local; default the scheduled time.
+        initial_statuses: Statuses an initial load keeps (the seed's Open / In Progress);
+            incremental runs and backfills take every status.
+    """
+    settings = get_settings()
+    as_of = local_time(end) if end else scheduled_time()
+    begin = local_time(start) if start else None
+    state_key = plan_core.state_key(begin, as_of)
+    plan = plan_core.plan_run(
+        read_checkpoint(settings.nyc311_processed_bucket, state_key),
+        as_of=as_of,
+        start=begin,
+        force_initial_load=force_initial_load,
+        initial_lookback_days=initial_lookback_days,
+        initial_statuses=initial_statuses,
+        overlap=timedelta(hours=settings.nyc311_overlap_hours),
+    )
+    get_run_logger().info("mode %s, window %s", plan.mode, plan.date_range())
+    batch = fetch_batch(plan, settings, max_records, page_size)
+    counts, raw_uri, writes = store_batch(batch, plan, settings, as_of.date())
+    cursor = plan_core.next_cursor(plan, batch.last, batch.backlog)
+    doc = plan_core.checkpoint_doc(
+        plan, cursor, batch.backlog, counts, updated_at=utc_now(), flow_run_id=flow_run.id
+    )
+    write_checkpoint(settings.nyc311_processed_bucket, state_key, doc)
+    outcome = Outcome(
+        plan=plan,
+        counts=counts,
+        backlog=batch.backlog,
+        cursor=cursor,
+        first_created_date=batch.first_created_date,
+        last_created_date=batch.last.created_date if batch.last else None,
+        raw_uri=raw_uri,
+        checkpoint_uri=f"s3://{settings.nyc311_processed_bucket}/{state_key}",
+        partitions=[f"s3://{settings.nyc311_processed_bucket}/{w.key}" for w in writes],
+    )
+    return report(outcome, max_records, overlap_truncated=batch.overlap_truncated)
+
+
+def local_time(moment: datetime) -> datetime:
+    """NYC wall-clock time without zone (a naive input is taken as NYC time already)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(NYC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+def scheduled_time() -> datetime:
+    """The run's scheduled start in NYC time (Prefect gives it in UTC)."""
+    return local_time(flow_run.scheduled_start_time)
+
+
+def utc_now() -> datetime:
+    """Now, in UTC (the checkpoint's `updated_at`)."""
+    return datetime.now(ZoneInfo("UTC"))
+
+
+def fetch_batch(plan: Plan, settings: Settings, max_records: int, page_size: int) -> Batch:
+    """Keyset-page the overlap window and then the new records, one task per request."""
+    base_url, dataset = settings.socrata_base_url, settings.socrata_dataset_id
+    progress = Progress(max_records, f"NYC 311 {plan.mode} run: new records fetched")
+
+    def fetch(where: str, limit: int) -> list[Record]:
+        return fetch_page(base_url, dataset, where, limit)
+
+    return collect(
+        fetch,
+        plan.clauses(),
+        start=plan.cursor,
+        overlap_clauses=plan.overlap_clauses(),
+        max_records=max_records,
+        page_size=page_size,
+        on_page=progress.advance,
+    )
+
+
+def store_batch(
+    batch: Batch, plan: Plan, settings: Settings, day: date
+) -> tuple[RunCounts, str | None, list[PartitionWrite]]:
+    """Raw JSON first, then rejects, then every touched month partition (merged)."""
+    parsed = transform.parse_records(batch.records)
+    raw_uri = None
+    writes: list[PartitionWrite] = []
+    if batch.records:
+        body = transform.json_body(batch.records)
+        raw_key = transform.dated_key(transform.RAW_PREFIX, day, plan.mode, body)
+        put_json(settings.nyc311_raw_bucket, raw_key, body)
+        raw_uri = f"s3://{settings.nyc311_raw_bucket}/{raw_key}"
+    if parsed.rejects:
+        body = transform.rejects_body(parsed.rejects)
+        key = transform.dated_key(transform.REJECTS_PREFIX, day, plan.mode, body)
+        put_json(settings.nyc311_processed_bucket, key, body)
+    for year, month, rows in transform.split_months(parsed.table):
+        key = transform.partition_key(year, month)
+        writes.append(merge_partition(settings.nyc311_processed_bucket, key, rows))
+    counts = RunCounts(
+        records=batch.new_rows,
+        overlap_rows=batch.overlap_rows,
+        fetched=len(batch.records),
+        inserted=sum(w.inserted for w in writes),
+        replaced=sum(w.replaced for w in writes),
+        duplicates_in_batch=parsed.duplicates,
+        rejected=len(parsed.rejects),
+        invalid_values=parsed.invalid_values,
+        requests=batch.requests,
+    )
+    return counts, raw_uri, writes
+
+
+def report(outcome: Outcome, max_records: int, *, overlap_truncated: bool) -> Nyc311Summary:
+    """Log and publish the run summary (a table artifact plus a notes artifact for warnings)."""
+    summary, notes = plan_core.summarise(outcome, max_records)
+    if overlap_truncated:
+        notes.append(
+            f"The overlap re-read reached max_records ({max_records:,}); late records before "
+            "it may remain: lower nyc311_overlap_hours or raise max_records."
+        )
+    logger = get_run_logger()
+    for note in notes:
+        logger.warning(note)
+    logger.info("%s: %s records, mode %s", summary["message"], summary["records"], summary["mode"])
+    publish_summary(
+        ARTIFACT_KEY,
+        f"NYC 311 collector ({summary['mode']})",
+        [{"field": name, "value": value} for name, value in summary.items()],
+        notes,
+    )
+    return summary

@@ -1,0 +1,1 @@
+"""NYC 311 collector tests."""
