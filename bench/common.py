@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -40,12 +41,26 @@ class Target:
         return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS in MB so far.
+
+    Reads `VmHWM` from /proc/self/status, which starts afresh at exec. `ru_maxrss` does not: on
+    Linux it survives fork + exec, so a spawned child would report its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB (Linux), macOS bytes
+
+
 def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     started = time.perf_counter()
     result = fn(*args)
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    conn.send((seconds, peak_kb / 1024.0, result))
+    conn.send((seconds, peak_rss_mb(), result))
     conn.close()
 
 

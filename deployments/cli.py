@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import inspect
 import json
 import signal
@@ -135,6 +136,44 @@ def cmd_ecs_pool(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile_csv(args: argparse.Namespace) -> int:
+    from tasks.common.s3 import dump_json
+    from tasks.csv_profile.local import profile_file
+    from tasks.csv_profile.options import options_from_settings
+
+    options = options_from_settings(args.threshold, args.null_token)
+    header = {"yes": True, "no": False}.get(args.header)
+    delimiter = "\t" if args.delimiter == "tab" else args.delimiter
+    options = dataclasses.replace(options, delimiter=delimiter, has_header=header)
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"pipelines profile-csv: no such file: {path}", file=sys.stderr)
+        return 2
+    summary = profile_file(path, options)
+    sys.stdout.write(dump_json(summary).decode())
+    return 0 if summary["status"] == "success" else 1
+
+
+def cmd_lamp_file(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from tasks.lamp.local import run_local_file
+
+    for path in (Path(args.parquet), Path(args.gtfs_zip)):
+        if not path.is_file():
+            print(f"pipelines lamp-file: no such file: {path}", file=sys.stderr)
+            return 2
+    try:
+        day = date.fromisoformat(args.service_date)
+    except ValueError:
+        message = f"--service-date must be YYYY-MM-DD, got {args.service_date!r}"
+        print(f"pipelines lamp-file: {message}", file=sys.stderr)
+        return 2
+    report = run_local_file(Path(args.parquet), Path(args.gtfs_zip), day, Path(args.out))
+    print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipelines",
@@ -189,6 +228,34 @@ def build_parser() -> argparse.ArgumentParser:
     ecs.add_argument("--pool", default="ecs", help="work pool name (default ecs)")
     ecs.add_argument("--stack", default="prefect-pipelines", help="CloudFormation stack name")
     ecs.set_defaults(func=cmd_ecs_pool)
+
+    prof = sub.add_parser(
+        "profile-csv",
+        help="print the CSV profile summary JSON of a local file (no AWS)",
+        description="Same summary as the csv-profile flow writes to processed/; exit code 1 "
+        "when the file is unreadable (status error).",
+    )
+    prof.add_argument("file", help="path of a CSV file")
+    prof.add_argument("--threshold", type=float, help="type majority threshold (default 0.95)")
+    prof.add_argument(
+        "--null-token", action="append", help="a value counted as missing (repeatable)"
+    )
+    prof.add_argument("--delimiter", choices=[",", ";", "tab", "|"], help="default: detect")
+    prof.add_argument("--header", choices=["auto", "yes", "no"], default="auto")
+    prof.set_defaults(func=cmd_profile_csv)
+
+    lamp = sub.add_parser(
+        "lamp-file",
+        help="LAMP processing on local files: parquet + GTFS zip → per-stop CSVs in a directory",
+        description="Runs the LAMP pipeline's processing on a local LAMP parquet and GTFS zip and "
+        "writes the per-stop CSVs under OUT with the bucket's key layout "
+        "(Events-lamp/daily-data/<stop>/Year=/Month=/Day=/events.csv). No AWS, no network.",
+    )
+    lamp.add_argument("parquet", help="LAMP daily parquet file")
+    lamp.add_argument("--gtfs-zip", required=True, help="GTFS zip valid for the service date")
+    lamp.add_argument("--service-date", required=True, help="service date, YYYY-MM-DD")
+    lamp.add_argument("--out", required=True, help="output directory")
+    lamp.set_defaults(func=cmd_lamp_file)
 
     lister = sub.add_parser("list", help="list pipelines and their parameters")
     lister.set_defaults(func=lambda _a: print(describe_flows()) or 0)

@@ -19,7 +19,11 @@ from typing import Any
 from deployments.local_stack import LocalStack, apply_env, free_port, local_stack
 
 # "module:function" of each scenario, in the order they run.
-SCENARIOS: tuple[str, ...] = ()
+SCENARIOS: tuple[str, ...] = (
+    "deployments.scenarios.lamp:run",
+    "deployments.scenarios.csv_profile:run",
+    "deployments.scenarios.nyc311:run",
+)
 
 
 @dataclass
@@ -143,8 +147,19 @@ def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
         if keep:
             print("\nThe stack keeps running: Ctrl-C to stop.")
             _wait_for_interrupt()
+        _drain_prefect_clients()
     failed_runs = sum(1 for r in rows if not r.state.startswith("Completed"))
     return 1 if failures or failed_runs else 0
+
+
+def _drain_prefect_clients(timeout: float = 10.0) -> None:
+    """Send buffered run logs and events while the Prefect server is still up: at interpreter
+    exit it is gone, and Prefect's own exit-time drain would wait on its retries."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
+    EventsWorker.drain_all(timeout=timeout)
 
 
 def _wait_for_interrupt() -> None:

@@ -5,6 +5,7 @@ base-URL settings (see `LocalSources.env()`):
 
 - LAMP:  `/lamp/subway-on-time-performance-v1/index.csv` and `/{date}-...-v1.parquet`
 - GTFS:  `/gtfs/archived_feeds.txt` (archive_url rewritten to this server) and `/gtfs/<zip>`
+- NYC 311 (Socrata): `/resource/erm2-nwe9.json` with the SoQL subset of `socrata_sample.py`
 
 Each source contributes `Route`s; a handler gets the regex match, the query string and this
 server's base URL, and returns a `Reply`. Standard library only: no extra dependency at runtime.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from deployments import socrata_sample
 
 SAMPLE_DATA = Path(__file__).parent / "sample_data"
 LAMP_PREFIX = "/lamp/subway-on-time-performance-v1"
@@ -123,9 +127,35 @@ def lamp_routes(data_dir: Path = SAMPLE_DATA) -> list[Route]:
     ]
 
 
+# --- NYC 311 (Socrata) ---------------------------------------------------------------------
+
+
+def nyc311_routes(
+    dataset: socrata_sample.SocrataDataset | None = None,
+    dataset_id: str = socrata_sample.SAMPLE_DATASET_ID,
+) -> list[Route]:
+    """`/resource/<dataset_id>.json` over a generated 311 dataset (default: the sample records)."""
+    data = (
+        dataset
+        if dataset is not None
+        else socrata_sample.SocrataDataset(socrata_sample.generate_records())
+    )
+
+    def resource(m: re.Match[str], query: dict[str, list[str]], _base: str) -> Reply:
+        if m.group("dataset") != dataset_id:
+            body = {"errorCode": "not_found", "message": f"Dataset {m.group('dataset')} not found"}
+            return Reply(404, json.dumps(body).encode(), "application/json")
+        answer = data.answer(query)
+        return Reply(answer.status, answer.body, "application/json")
+
+    return [
+        Route(re.compile(r"/resource/(?P<dataset>[A-Za-z0-9]{4}-[A-Za-z0-9]{4})\.json"), resource)
+    ]
+
+
 def default_routes(data_dir: Path = SAMPLE_DATA) -> list[Route]:
     """Every bundled source."""
-    return [*lamp_routes(data_dir)]
+    return [*lamp_routes(data_dir), *nyc311_routes()]
 
 
 # --- server -------------------------------------------------------------------------------
@@ -184,6 +214,7 @@ class LocalSources:
         return {
             "PIPELINES_LAMP_BASE_URL": self.base_url + LAMP_PREFIX,
             "PIPELINES_GTFS_ARCHIVE_INDEX_URL": self.base_url + "/gtfs/archived_feeds.txt",
+            "PIPELINES_SOCRATA_BASE_URL": self.base_url,
         }
 
 

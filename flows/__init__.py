@@ -32,7 +32,33 @@ class FlowRef:
         return getattr(importlib.import_module(self.module), function)
 
 
-FLOWS: tuple[FlowRef, ...] = ()
+FLOWS: tuple[FlowRef, ...] = (
+    FlowRef(
+        "lamp",
+        "flows/lamp.py:lamp_ingest_day",
+        "LAMP subway events of one service date (default: today) → per-stop CSVs",
+    ),
+    FlowRef(
+        "lamp-backfill",
+        "flows/lamp.py:lamp_backfill",
+        "LAMP over a date range, one run per day, unchanged days skipped (dry_run shows the plan)",
+    ),
+    FlowRef(
+        "csv-profile",
+        "flows/csv_profile.py:profile_csv_upload",
+        "one uploaded CSV (uploads/*.csv) → processed/<name>_summary.json + metadata item",
+    ),
+    FlowRef(
+        "csv-profile-sweep",
+        "flows/csv_profile.py:sweep_uploads",
+        "every uploads/*.csv whose current version is not profiled yet (force=true: all)",
+    ),
+    FlowRef(
+        "nyc311",
+        "flows/nyc311.py:nyc311_collect",
+        "NYC 311 requests from Socrata since the keyset checkpoint → raw JSON + month Parquet",
+    ),
+)
 
 
 def get(name: str) -> FlowRef:

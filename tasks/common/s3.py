@@ -79,8 +79,14 @@ def put_bytes(
     skip_unchanged: bool = False,
     metadata: Mapping[str, str] | None = None,
     settings: Settings | None = None,
+    if_match: str | None = None,
+    if_none_match: str | None = None,
 ) -> bool:
-    """Put `body` at `s3://bucket/key` encrypted; returns False if skipped as unchanged."""
+    """Put `body` at `s3://bucket/key` encrypted; returns False if skipped as unchanged.
+
+    `if_match` (an ETag) / `if_none_match="*"` make the put conditional (S3 answers 412
+    PreconditionFailed when another writer got there first): optimistic read-modify-write.
+    """
     s = settings or get_settings()
     digest = md5_hex(body)
     if skip_unchanged and stored_md5(bucket, key, s) == digest:
@@ -88,6 +94,10 @@ def put_bytes(
     extra: dict[str, Any] = {"ServerSideEncryption": s.s3_sse}
     if s.s3_sse == "aws:kms" and s.s3_kms_key_id:
         extra["SSEKMSKeyId"] = s.s3_kms_key_id
+    if if_match is not None:
+        extra["IfMatch"] = if_match
+    if if_none_match is not None:
+        extra["IfNoneMatch"] = if_none_match
     aws.s3(s).put_object(
         Bucket=bucket,
         Key=key,

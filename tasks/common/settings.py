@@ -139,6 +139,15 @@ class Settings(BaseSettings):
         description="Socrata app token (X-App-Token); else the `socrata-app-token` Secret block.",
         validation_alias=AliasChoices("PIPELINES_SOCRATA_APP_TOKEN", "SOCRATA_APP_TOKEN"),
     )
+    socrata_token_block: str = Field(
+        "socrata-app-token",
+        description="Prefect Secret block read when `socrata_app_token` is unset (may be absent).",
+    )
+    nyc311_overlap_hours: float = Field(
+        6.0,
+        ge=0,
+        description="Hours before the cursor re-read by each run to catch late-published records.",
+    )
 
     # --- CSV profiling ---------------------------------------------------------------------
     csv_bucket: str = Field(
@@ -150,6 +159,21 @@ class Settings(BaseSettings):
         "data-ingestion-pipeline-file-metadata-{env}",
         description="DynamoDB table of file metadata (partition key file_name).",
         validation_alias=AliasChoices("PIPELINES_CSV_METADATA_TABLE", "DYNAMODB_TABLE"),
+    )
+    csv_type_threshold: float = Field(
+        0.95,
+        gt=0.5,
+        le=1.0,
+        description="Share of a column's non-missing values that must parse as a type to get it.",
+    )
+    csv_null_tokens: tuple[str, ...] = Field(
+        ("", "NA", "N/A", "null", "NULL", "None", "nan", "NaN", "-"),
+        description='Values counted as missing after trimming (JSON list, e.g. ["", "NA"]).',
+    )
+    csv_block_bytes: int = Field(
+        2 << 20,
+        ge=1 << 16,
+        description="CSV bytes parsed per block: bounds memory; also the longest possible row.",
     )
 
     @model_validator(mode="after")

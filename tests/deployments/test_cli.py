@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
@@ -35,3 +36,23 @@ def test_help_lists_every_pipeline_and_its_parameters(capsys: pytest.CaptureFixt
         assert ref.name in out
         for name in ref.load().parameters.properties:
             assert f"--param {name}" in out
+
+
+@pytest.mark.usefixtures("prefect_harness", "stack")
+def test_run_executes_a_flow_with_shell_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    from tasks.common import aws
+    from tasks.common.settings import get_settings
+
+    bucket = get_settings().csv_bucket
+    aws.s3().put_object(Bucket=bucket, Key="uploads/cli.csv", Body=b"id,amount\n1,2.5\n2,x\n")
+    assert cli.main(["run", "csv-profile", "--param", "key=uploads/cli.csv"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["status"], result["row_count"], result["columns"]) == ("success", 2, 2)
+    stored = aws.s3().get_object(Bucket=bucket, Key="processed/cli_summary.json")["Body"].read()
+    assert json.loads(stored)["row_count"] == 2
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_run_exits_1_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "csv-profile-sweep", "--param", "prefix=elsewhere/"]) == 1
+    assert "prefix must be under 'uploads/'" in capsys.readouterr().err

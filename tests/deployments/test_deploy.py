@@ -66,19 +66,31 @@ def test_pools_are_created_once_then_updated(aws_server: str) -> None:
     assert pool.base_job_template["variables"]["properties"]["image"]["default"] == "img:2"
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_prefect_deploy_creates_every_deployment_with_its_schedules() -> None:
+ROLE_OUTPUT_OF_FLOW_FILE = {
+    "flows/lamp.py": "LampRoleArn",
+    "flows/nyc311.py": "Nyc311RoleArn",
+    "flows/csv_profile.py": "CsvProfileRoleArn",
+}
+
+
+@pytest.mark.usefixtures("prefect_harness", "stack")
+def test_prefect_deploy_creates_every_deployment_on_ecs_with_its_role() -> None:
     config: dict[str, Any] = yaml.safe_load((deploy.ROOT / "prefect.yaml").read_text())
-    expected = config.get("deployments") or []
-    if not expected:
-        pytest.skip("no deployments declared yet")
-    deploy.ensure_process_pool("local")
-    assert deploy.run_prefect_deploy(deploy.deploy_env("local", "local")) == 0
+    expected = config["deployments"]
+    outputs = deploy.stack_outputs(STACK_NAME)
+    deploy.ensure_ecs_pool("ecs-test", outputs, "img:1")
+    assert deploy.run_prefect_deploy(deploy.deploy_env("ecs-test", "ecs", outputs)) == 0
     with get_client(sync_client=True) as client:
         deployed = {d.name: d for d in client.read_deployments()}
     for spec in expected:
         made = deployed[spec["name"]]
-        assert made.work_pool_name == "local"
-        assert made.path == str(deploy.ROOT)
+        assert made.work_pool_name == "ecs-test"
+        assert made.pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": "/opt/pipelines"}}
+        ]
+        role = outputs[ROLE_OUTPUT_OF_FLOW_FILE[spec["entrypoint"].split(":")[0]]]
+        assert made.job_variables == {"task_role_arn": role}, spec["name"]
         crons = sorted(s.schedule.cron for s in made.schedules)  # type: ignore[union-attr]
         assert crons == sorted(s["cron"] for s in spec.get("schedules") or [])
+        tzs = {s.schedule.timezone for s in made.schedules}  # type: ignore[union-attr]
+        assert tzs == {s["timezone"] for s in spec.get("schedules") or []}
