@@ -1,6 +1,6 @@
 """CSV profiling benchmark: our streaming profiler vs DuckDB vs pandas chunked, same files and run.
 
-Files come from `tasks.csv_profile.synthetic` (seeded; 5 columns id/name/amount/age/signup_date
+Files come from `tasks.csv_profile.synthetic_io` (seeded; 5 columns id/name/amount/age/signup_date
 with `N/A`, `abc` and `not a date` injected at 0.1 % each): 2,000,000 rows (~69 MB) always, and
 a file of `--size-gb` GB (~30 M rows per GB) when asked. They are written to `bench/out/`
 (git-ignored) or `--out`, and reused when present with the same size.
@@ -41,10 +41,11 @@ NULLS = ("", "NA", "N/A", "null", "NULL", "None", "nan", "NaN", "-")
 
 
 def run_ours(path: str) -> dict[str, Any]:
-    from tasks.csv_profile.local import file_chunks
+    from tasks.csv_profile.local_io import file_chunks
+    from tasks.csv_profile.options_io import options_from_settings
     from tasks.csv_profile.profile_core import profile_chunks
 
-    profile = profile_chunks(file_chunks(Path(path)))
+    profile = profile_chunks(file_chunks(Path(path)), options_from_settings())
     cols = {c.name: c for c in profile.columns}
     return {
         "rows": profile.row_count,
@@ -147,7 +148,7 @@ def run_pandas(path: str, chunksize: int = 500_000) -> dict[str, Any]:
 
 def generate(path: str, rows: int) -> dict[str, int]:
     """Write the synthetic file (in a child process: the driver stays small); its counts."""
-    from tasks.csv_profile.synthetic import write_csv
+    from tasks.csv_profile.synthetic_io import write_csv
 
     injected = write_csv(Path(path), rows, seed=4)
     return {k: v for k, v in injected.__dict__.items() if isinstance(v, int)}

@@ -42,7 +42,8 @@ import pyarrow.parquet as pq
 
 from bench import lamp_rowwise
 from bench.common import Measurement, Target, check, measure, print_table
-from tasks.lamp import process, transform, transform_gtfs
+from tasks.lamp import day_core, events_core
+from tasks.transit import gtfs_core
 
 DAY = date(2024, 2, 7)
 DAY_START = 1707282000  # 2024-02-07 00:00 Eastern (EST) as epoch seconds
@@ -153,7 +154,7 @@ def generate_day(rows: int = 70_000, seed: int = 7) -> tuple[bytes, pa.Table]:
         b' "thursday": "1", "friday": "1", "saturday": "0", "sunday": "0",'
         b' "start_date": "20240101", "end_date": "20241231"}]'
     )
-    schedule = schedule.replace_schema_metadata({transform_gtfs.META_CALENDAR: calendar})
+    schedule = schedule.replace_schema_metadata({gtfs_core.META_CALENDAR: calendar})
     return sink.getvalue(), schedule
 
 
@@ -164,7 +165,7 @@ _ALIAS = {
     "Oak Grove-01": "70036",
     "Forest Hills-02": "70001",
 }
-_COLUMNS: dict[str, pa.DataType] = {f.name: f.type for f in transform.LAMP_SOURCE_SCHEMA}
+_COLUMNS: dict[str, pa.DataType] = {f.name: f.type for f in events_core.LAMP_SOURCE_SCHEMA}
 _SCHEDULE: dict[str, pa.DataType] = {
     "trip_id": pa.string(),
     "route_id": pa.string(),
@@ -275,8 +276,8 @@ def gtfs_zip(schedule: pa.Table) -> bytes:
     trips = schedule.select(_TRIP_COLUMNS).group_by(_TRIP_COLUMNS, use_threads=False).aggregate([])
     times = pa.array([_hms(t) for t in schedule["arrival_s"].to_numpy().tolist()], pa.string())
     members = {
-        "calendar.txt": calendar(transform_gtfs.META_CALENDAR),
-        "calendar_dates.txt": calendar(transform_gtfs.META_CALENDAR_DATES),
+        "calendar.txt": calendar(gtfs_core.META_CALENDAR),
+        "calendar_dates.txt": calendar(gtfs_core.META_CALENDAR_DATES),
         "trips.txt": trips.select(_TRIP_COLUMNS),
         "stop_times.txt": schedule.select(["trip_id", "stop_id", "stop_sequence"])
         .add_column(1, "arrival_time", times)
@@ -292,7 +293,7 @@ def gtfs_zip(schedule: pa.Table) -> bytes:
 
 _TRIP_COLUMNS = ["route_id", "service_id", "trip_id", "direction_id"]
 _ZIP_TIME = (2024, 1, 1, 0, 0, 0)
-_FEED = transform_gtfs.FeedRef(DAY, DAY, "synthetic", "synthetic GTFS zip")
+_FEED = gtfs_core.FeedRef(DAY, DAY, "synthetic", "synthetic GTFS zip")
 
 
 def _hms(seconds: int) -> str:
@@ -316,9 +317,9 @@ def process_once(parquet: bytes, schedule_bytes: bytes, keep_files: bool = False
     With `keep_files`, the report also holds every stop file's bytes (`files`, by stop id).
     """
     started = time.perf_counter()
-    stop_times = transform_gtfs.schedule_for_date(transform_gtfs.read_compact(schedule_bytes), DAY)
+    stop_times = gtfs_core.schedule_for_date(gtfs_core.read_compact(schedule_bytes), DAY)
     schedule_seconds = time.perf_counter() - started
-    result = process.process_day(parquet, stop_times, DAY)
+    result = day_core.process_day(parquet, stop_times, DAY)
     report: dict[str, Any] = {
         "rows": result.source_rows,
         "events": result.events_written,
@@ -335,7 +336,7 @@ def process_from_zip(parquet: bytes, zip_bytes: bytes, keep_files: bool = False)
     """Ours end to end from the GTFS zip: what the GTFS task does on a cache miss (compact
     extract → parquet bytes), then `process_once` on those bytes."""
     started = time.perf_counter()
-    schedule_bytes = transform_gtfs.to_parquet(transform_gtfs.compact_feed(zip_bytes, _FEED))
+    schedule_bytes = gtfs_core.to_parquet(gtfs_core.compact_feed(zip_bytes, _FEED))
     gtfs_seconds = time.perf_counter() - started
     report = process_once(parquet, schedule_bytes, keep_files)
     report["timings"] = {"gtfs": round(gtfs_seconds, 4), **report["timings"]}
@@ -366,9 +367,7 @@ def _measure_day(parquet: bytes, schedule: pa.Table, rowwise: bool) -> dict[str,
     zip_bytes = gtfs_zip(schedule)
     runs = {
         OURS_ZIP: measure(OURS_ZIP, process_from_zip, parquet, zip_bytes, rowwise),
-        OURS_CACHED: measure(
-            OURS_CACHED, process_once, parquet, transform_gtfs.to_parquet(schedule)
-        ),
+        OURS_CACHED: measure(OURS_CACHED, process_once, parquet, gtfs_core.to_parquet(schedule)),
     }
     if rowwise:
         runs[ROWWISE] = measure(ROWWISE, rowwise_once, parquet, zip_bytes)

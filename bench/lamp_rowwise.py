@@ -19,15 +19,14 @@ import io
 import statistics
 import zipfile
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
-from tasks.lamp.transform import OUTPUT_COLUMNS
+from tasks.common.time_core import EASTERN
+from tasks.lamp.events_core import OUTPUT_COLUMNS
 
-EASTERN = ZoneInfo("America/New_York")
 SUBWAY = {"Red", "Orange", "Blue", "Green-B", "Green-C", "Green-D", "Green-E", "Mattapan"}
 ALIASES = {
     "Alewife-01": "70061",
@@ -119,7 +118,7 @@ def schedule(gtfs_zip: bytes, day: date) -> list[dict[str, Any]]:
 
 
 def day_start(day: date) -> int:
-    noon_utc = datetime.combine(day, time(12), tzinfo=EASTERN).astimezone(ZoneInfo("UTC"))
+    noon_utc = datetime.combine(day, time(12), tzinfo=EASTERN).astimezone(UTC)
     return int((noon_utc - timedelta(hours=12)).timestamp())
 
 

@@ -89,10 +89,11 @@ class Server:
 
     def start(self, timeline: Timeline) -> Any:
         from deployments import sample_server
+        from deployments.pipelines.nyc311 import sample_routes
         from deployments.socrata_sample import SocrataDataset
 
         self.dataset = SocrataDataset(timeline.base)
-        (route,) = sample_server.nyc311_routes(self.dataset)
+        (route,) = sample_routes(sample_server.SAMPLE_DATA, self.dataset)
 
         def slow(m: Any, q: dict[str, list[str]], base: str) -> Any:
             time.sleep(self.latency)
@@ -131,18 +132,16 @@ def _judge(timeline: Timeline, seconds: float, requests: int) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tasks.common import aws
+    from tasks.common import s3
 
-    s3 = aws.s3()
     keys: list[str] = []
     files = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=PROCESSED, Prefix="processed/"):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(".parquet"):
-                files += 1
-                body = s3.get_object(Bucket=PROCESSED, Key=obj["Key"])["Body"].read()
-                table = pq.read_table(pa.BufferReader(body), columns=["unique_key"])
-                keys += [str(k) for k in table["unique_key"].to_pylist()]
+    for obj in s3.list_objects(PROCESSED, "processed/"):
+        if obj.key.endswith(".parquet"):
+            files += 1
+            body = s3.get_bytes(PROCESSED, obj.key) or b""
+            table = pq.read_table(pa.BufferReader(body), columns=["unique_key"])
+            keys += [str(k) for k in table["unique_key"].to_pylist()]
     expected = timeline.expected()
     return {
         "seconds": seconds,
@@ -284,21 +283,21 @@ def month_files(month_rows: int, new_rows: int, seed: int) -> tuple[bytes, bytes
     import pyarrow as pa
 
     from deployments.socrata_sample import generate_records
-    from tasks.nyc311 import transform
+    from tasks.nyc311 import records_core
 
     records = generate_records(month_rows + new_rows // 2, seed=seed, days=28, burst=0)
-    stored = transform.parse_records(records[:month_rows]).table
+    stored = records_core.parse_records(records[:month_rows]).table
     updates = [{**r, "status": "Closed"} for r in records[month_rows - new_rows // 2 : month_rows]]
-    new = transform.parse_records(updates + records[month_rows:]).table
-    return transform.to_parquet(stored), transform.to_parquet(pa.table(new))
+    new = records_core.parse_records(updates + records[month_rows:]).table
+    return records_core.to_parquet(stored), records_core.to_parquet(pa.table(new))
 
 
 def merge_month(stored: bytes, new: bytes) -> dict[str, Any]:
     """What a month merge costs: read the stored file, merge, write the new file."""
-    from tasks.nyc311 import transform
+    from tasks.nyc311 import records_core
 
     started = time.perf_counter()
-    merged = transform.merge(transform.from_parquet(stored), transform.from_parquet(new))
+    merged = records_core.merge(records_core.from_parquet(stored), records_core.from_parquet(new))
     body = merged.parquet()
     return {
         "seconds": time.perf_counter() - started,

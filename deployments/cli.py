@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import flows
+from deployments import registry
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -33,12 +33,13 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def describe_flows() -> str:
-    """Every registered flow with its parameters (name: type = default)."""
-    if not flows.FLOWS:
+    """Every registered pipeline's flows with their parameters (name: type = default)."""
+    pipelines = registry.pipelines()
+    if not pipelines:
         return "pipelines: (none registered yet)"
     lines = ["pipelines (pipelines run NAME --param key=value ...):"]
-    for ref in flows.FLOWS:
-        lines.append(f"  {ref.name:<22} {ref.description}")
+    for pipeline, ref in registry.all_flows():
+        lines.append(f"  {ref.name:<22} {ref.description}  [{pipeline.title}]")
         try:
             signature = inspect.signature(ref.load().fn)
         except Exception as exc:  # a broken flow module must not break --help
@@ -93,7 +94,7 @@ def _wait_for_signal() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        ref = flows.get(args.pipeline)
+        ref = registry.get_flow(args.pipeline)
     except KeyError as exc:
         print(f"pipelines: {exc.args[0]}", file=sys.stderr)
         return 2
@@ -122,6 +123,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_generate(_args: argparse.Namespace) -> int:
+    from deployments import docs
+
+    for path in docs.write_generated():
+        print(f"updated {path}")
+    return 0
+
+
 def cmd_ecs_pool(args: argparse.Namespace) -> int:
     from deployments import deploy
 
@@ -138,8 +147,8 @@ def cmd_ecs_pool(args: argparse.Namespace) -> int:
 
 def cmd_profile_csv(args: argparse.Namespace) -> int:
     from tasks.common.s3 import dump_json
-    from tasks.csv_profile.local import profile_file
-    from tasks.csv_profile.options import options_from_settings
+    from tasks.csv_profile.local_io import profile_file
+    from tasks.csv_profile.options_io import options_from_settings
 
     options = options_from_settings(args.threshold, args.null_token)
     header = {"yes": True, "no": False}.get(args.header)
@@ -157,7 +166,7 @@ def cmd_profile_csv(args: argparse.Namespace) -> int:
 def cmd_lamp_file(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from tasks.lamp.local import run_local_file
+    from tasks.lamp.day_io import run_local_file
 
     for path in (Path(args.parquet), Path(args.gtfs_zip)):
         if not path.is_file():
@@ -256,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     lamp.add_argument("--service-date", required=True, help="service date, YYYY-MM-DD")
     lamp.add_argument("--out", required=True, help="output directory")
     lamp.set_defaults(func=cmd_lamp_file)
+
+    gen = sub.add_parser(
+        "generate",
+        help="regenerate prefect.yaml and the README tables from the pipeline registry",
+        description="Writes prefect.yaml and the generated README blocks (pipelines, settings) "
+        "from deployments/pipelines/*.py and the Settings model; a test fails when they are "
+        "stale.",
+    )
+    gen.set_defaults(func=cmd_generate)
 
     lister = sub.add_parser("list", help="list pipelines and their parameters")
     lister.set_defaults(func=lambda _a: print(describe_flows()) or 0)

@@ -1,14 +1,14 @@
 """The main job (`pipelines demo`): every pipeline end to end on the embedded local stack.
 
 Starts moto (resources from the CloudFormation template), the sample-source server and a Prefect
-server, runs each pipeline's scenario through its real flow, then prints what each produced and
-an inventory read back from the stack itself (objects per bucket, items per table, messages per
-queue). Scenarios live in `deployments/scenarios/<pipeline>.py` and are listed in `SCENARIOS`.
+server, runs each registered pipeline's demo scenario (`Pipeline.demo`, declared in
+`deployments/pipelines/<pipeline>.py`) through its real flows, then prints what each produced
+and an inventory read back from the stack itself (objects per bucket, items per table, messages
+per queue).
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -17,13 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from deployments.local_stack import LocalStack, apply_env, free_port, local_stack
-
-# "module:function" of each scenario, in the order they run.
-SCENARIOS: tuple[str, ...] = (
-    "deployments.scenarios.lamp:run",
-    "deployments.scenarios.csv_profile:run",
-    "deployments.scenarios.nyc311:run",
-)
 
 
 @dataclass
@@ -43,13 +36,11 @@ class DemoRow:
 Scenario = Callable[[LocalStack], Sequence[DemoRow]]
 
 
-def load_scenarios(names: Sequence[str] = SCENARIOS) -> list[tuple[str, Scenario]]:
-    """Import the scenario functions."""
-    loaded = []
-    for name in names:
-        module, function = name.split(":")
-        loaded.append((name, getattr(importlib.import_module(module), function)))
-    return loaded
+def plan() -> list[tuple[str, Scenario]]:
+    """(pipeline name, scenario) of every registered pipeline that has one, in order."""
+    from deployments import registry
+
+    return [(p.name, p.demo) for p in registry.pipelines() if p.demo is not None]
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -70,18 +61,15 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def inventory(resources: Sequence[dict[str, str]]) -> list[tuple[str, str, int]]:
     """Count what is stored in each bucket, table and queue of the stack."""
-    from tasks.common import aws
+    from tasks.common import aws, dynamo, s3
 
     rows: list[tuple[str, str, int]] = []
     for res in resources:
         kind, name = res["type"], res["physical_id"]
         if kind == "AWS::S3::Bucket":
-            paginator = aws.s3().get_paginator("list_objects_v2")
-            count = sum(page.get("KeyCount", 0) for page in paginator.paginate(Bucket=name))
-            rows.append(("bucket", f"s3://{name}", count))
+            rows.append(("bucket", f"s3://{name}", sum(1 for _ in s3.list_objects(name, ""))))
         elif kind == "AWS::DynamoDB::Table":
-            count = aws.dynamodb().scan(TableName=name, Select="COUNT")["Count"]
-            rows.append(("table", name, count))
+            rows.append(("table", name, dynamo.count_items(name)))
         elif kind == "AWS::SQS::Queue":
             attrs = aws.sqs().get_queue_attributes(
                 QueueUrl=name, AttributeNames=["ApproximateNumberOfMessages"]
@@ -114,7 +102,7 @@ def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
 
         rows: list[DemoRow] = []
         failures = 0
-        scenarios = load_scenarios()
+        scenarios = plan()
         if not scenarios:
             print("No pipeline scenarios are registered yet.")
         for name, scenario in scenarios:
@@ -124,7 +112,7 @@ def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
             except Exception as exc:
                 failures += 1
                 traceback.print_exc()
-                rows.append(DemoRow(name.split(":")[0].rsplit(".", 1)[-1], "-", f"FAILED: {exc}"))
+                rows.append(DemoRow(name, "-", f"FAILED: {exc}"))
 
         print("\nWhat each run produced")
         print(

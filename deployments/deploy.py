@@ -1,9 +1,10 @@
 """Putting the flows on a Prefect server: work pools and `prefect deploy` with the right variables.
 
 prefect.yaml reads a few `{{ $VAR }}` placeholders at deploy time: the work pool name, where the
-code lives for the worker, and each pipeline's ECS task role (least privilege per pipeline). This
-module sets them — for a local process pool (code = this checkout, no task roles) or for the ECS
-pool (code baked in the image at /opt/pipelines, roles from the CloudFormation stack outputs).
+code lives for the worker, and each pipeline's ECS task role (least privilege per pipeline; the
+registry names the role of each pipeline). This module sets them — for a local process pool
+(code = this checkout, no task roles) or for the ECS pool (code baked in the image at
+/opt/pipelines, roles from the CloudFormation stack outputs).
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from deployments import registry
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_CODE_DIR = "/opt/pipelines"
-# stack output → the prefect.yaml placeholder that carries it into each pipeline's deployments
-TASK_ROLE_OUTPUTS = {
-    "LampRoleArn": "PIPELINES_TASK_ROLE_LAMP",
-    "TelemetryRoleArn": "PIPELINES_TASK_ROLE_TELEMETRY",
-    "TripKpisRoleArn": "PIPELINES_TASK_ROLE_TRIP_KPIS",
-    "Nyc311RoleArn": "PIPELINES_TASK_ROLE_NYC311",
-    "CsvProfileRoleArn": "PIPELINES_TASK_ROLE_CSV_PROFILE",
-}
+
+
+def task_role_outputs() -> dict[str, str]:
+    """Stack output → the prefect.yaml placeholder that carries it to the pipeline's runs."""
+    return {p.role_output: p.role_variable for p in registry.pipelines()}
 
 
 class DeployError(RuntimeError):
@@ -113,21 +113,22 @@ def ensure_ecs_pool(name: str, outputs: Mapping[str, str], image: str) -> str:
 
 def deploy_env(pool: str, target: str, outputs: Mapping[str, str] | None = None) -> dict[str, str]:
     """The placeholder values prefect.yaml reads for `target` ("local" or "ecs")."""
+    roles = task_role_outputs()
     if target == "local":
         return {
             "PIPELINES_WORK_POOL": pool,
             "PIPELINES_CODE_DIR": str(ROOT),
-            **dict.fromkeys(TASK_ROLE_OUTPUTS.values(), ""),
+            **dict.fromkeys(roles.values(), ""),
         }
     if outputs is None:
         raise DeployError("the ECS target needs the CloudFormation stack outputs (--stack)")
-    missing = [key for key in TASK_ROLE_OUTPUTS if key not in outputs]
+    missing = [key for key in roles if key not in outputs]
     if missing:
         raise DeployError(f"stack outputs lack {', '.join(missing)}")
     return {
         "PIPELINES_WORK_POOL": pool,
         "PIPELINES_CODE_DIR": IMAGE_CODE_DIR,
-        **{var: outputs[key] for key, var in TASK_ROLE_OUTPUTS.items()},
+        **{var: outputs[key] for key, var in roles.items()},
     }
 
 

@@ -8,10 +8,11 @@ and flushes the API log handler before returning, or the last logs are lost with
 
 Accepted events: S3 notifications (`Records[].s3`, keys URL-encoded), EventBridge
 "Object Created" events (`detail.bucket/object`, keys as stored) and SQS messages carrying
-either (`Records[].body`). Each object is matched against `ROUTES` — bucket (a settings field),
-key prefix and suffix — and the route's flow runs once per object; unmatched objects are
-reported as `ignored`. If any flow run does not complete, the handler raises after processing
-every record, so Lambda's retry re-delivers the event (runs are idempotent per key and ETag).
+either (`Records[].body`). Each object is matched against the registry's S3 routes
+(`Pipeline.routes`: bucket setting, key prefix, suffix case-insensitively) and the route's flow
+runs once per object; unmatched objects are reported as `ignored`. If any flow run does not
+complete, the handler raises after processing every record, so Lambda's retry re-delivers the
+event (runs are idempotent per key and ETag).
 """
 
 from __future__ import annotations
@@ -23,54 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-import flows
-
-
-@dataclass(frozen=True)
-class S3Route:
-    """Objects created in the bucket named by setting `bucket_setting`, whose key starts with
-    `prefix` and ends with `suffix`, run flow `flow` (a `flows.FLOWS` name) with the object's
-    key, bucket and ETag passed as the parameters named here (None: not passed)."""
-
-    flow: str
-    bucket_setting: str
-    prefix: str
-    suffix: str
-    key_param: str = "key"
-    bucket_param: str | None = "bucket"
-    etag_param: str | None = "etag"
-    # environment defaults for this flow under Lambda (a variable already set wins)
-    env: tuple[tuple[str, str], ...] = ()
-
-    def matches(self, obj: S3Object, settings: Any) -> bool:
-        bucket = getattr(settings, self.bucket_setting)
-        return (
-            obj.bucket == bucket
-            and obj.key.startswith(self.prefix)
-            and obj.key.endswith(self.suffix)
-        )
-
-    def parameters(self, obj: S3Object) -> dict[str, Any]:
-        params: dict[str, Any] = {self.key_param: obj.key}
-        if self.bucket_param:
-            params[self.bucket_param] = obj.bucket
-        if self.etag_param and obj.etag:
-            params[self.etag_param] = obj.etag
-        return params
-
-
-# Add a route per S3-triggered pipeline (the template's S3 notifications must match).
-ROUTES: tuple[S3Route, ...] = (
-    S3Route(
-        flow="csv-profile",
-        bucket_setting="csv_bucket",
-        prefix="uploads/",
-        suffix=".csv",
-        # 1 MiB parse blocks: measured peak 405 MB in-process with Prefect (455 MB at 2 MiB),
-        # leaving room under the function's 512 MB
-        env=(("PIPELINES_CSV_BLOCK_BYTES", str(1 << 20)),),
-    ),
-)
+from deployments import registry
+from deployments.registry import S3Route
 
 
 @dataclass(frozen=True)
@@ -117,8 +72,8 @@ def _flush_logs() -> None:
 def _run(route: S3Route, obj: S3Object) -> dict[str, Any]:
     for name, value in route.env:
         os.environ.setdefault(name, value)
-    flow = flows.get(route.flow).load()
-    state = flow(**route.parameters(obj), return_state=True)
+    flow = registry.get_flow(route.flow).load()
+    state = flow(**route.parameters(obj.bucket, obj.key, obj.etag), return_state=True)
     row: dict[str, Any] = {"bucket": obj.bucket, "key": obj.key, "flow": route.flow}
     if state.is_completed():
         return {**row, "state": state.name, "result": state.result()}
@@ -134,10 +89,11 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     from tasks.common.settings import get_settings
 
     settings = get_settings()
+    routes = registry.routes()
     rows: list[dict[str, Any]] = []
     try:
         for obj in s3_objects(event):
-            route = next((r for r in ROUTES if r.matches(obj, settings)), None)
+            route = next((r for r in routes if r.matches(obj.bucket, obj.key, settings)), None)
             if route is None:
                 rows.append({"bucket": obj.bucket, "key": obj.key, "state": "ignored"})
                 continue

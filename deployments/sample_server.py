@@ -1,21 +1,14 @@
 """A local HTTP server that imitates the public sources with bundled sample data (offline mode).
 
 It serves the same paths as the real hosts, so a pipeline switches to it by changing only its
-base-URL settings (see `LocalSources.env()`):
-
-- LAMP:  `/lamp/subway-on-time-performance-v1/index.csv` and `/{date}-...-v1.parquet`
-- GTFS:  `/gtfs/archived_feeds.txt` (archive_url rewritten to this server) and `/gtfs/<zip>`
-- NYC 311 (Socrata): `/resource/erm2-nwe9.json` with the SoQL subset of `socrata_sample.py`
-
-Each source contributes `Route`s; a handler gets the regex match, the query string and this
-server's base URL, and returns a `Reply`. Standard library only: no extra dependency at runtime.
+base-URL settings (see `LocalSources.env()`). Each registered pipeline contributes its `Route`s
+and settings (`Pipeline.sample_routes`, `Pipeline.sample_env` in `deployments/pipelines/`); a
+handler gets the regex match, the query string and this server's base URL, and returns a
+`Reply`. Standard library only: no extra dependency at runtime.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -25,14 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from deployments import socrata_sample
-
 SAMPLE_DATA = Path(__file__).parent / "sample_data"
-LAMP_PREFIX = "/lamp/subway-on-time-performance-v1"
-LAMP_SUFFIX = "-subway-on-time-performance-v1"
-# A fixed publication time for the bundled LAMP files: index.csv's `last_modified` is what the
-# backfill compares to decide whether a day changed, so it must not move between runs.
-SAMPLE_LAST_MODIFIED = "2024-02-08T09:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -61,101 +47,23 @@ def not_found(what: str) -> Reply:
     return Reply(404, f"not found: {what}\n".encode(), "text/plain")
 
 
-def _file_reply(path: Path, content_type: str) -> Reply:
+def file_reply(path: Path, content_type: str) -> Reply:
+    """A file's bytes, or a 404 if it does not exist."""
     if not path.is_file():
         return not_found(path.name)
     return Reply(200, path.read_bytes(), content_type)
 
 
-# --- LAMP + GTFS --------------------------------------------------------------------------
-
-
-def lamp_files(data_dir: Path) -> dict[str, Path]:
-    """Bundled LAMP parquet files by service date (`YYYY-MM-DD`)."""
-    found: dict[str, Path] = {}
-    for path in sorted((data_dir / "lamp").glob("*.parquet")):
-        match = re.match(r"(\d{4}-\d{2}-\d{2})" + LAMP_SUFFIX, path.name)
-        if match:
-            found[match.group(1)] = path
-    return found
-
-
-def lamp_routes(data_dir: Path = SAMPLE_DATA) -> list[Route]:
-    """Routes imitating performancedata.mbta.com and cdn.mbta.com/archive."""
-    files = lamp_files(data_dir)
-
-    def index(_m: re.Match[str], _q: dict[str, list[str]], base: str) -> Reply:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["size_bytes", "last_modified", "service_date", "file_url"])
-        for day, path in files.items():
-            url = f"{base}{LAMP_PREFIX}/{day}{LAMP_SUFFIX}.parquet"
-            writer.writerow([path.stat().st_size, SAMPLE_LAST_MODIFIED, day, url])
-        return Reply(200, out.getvalue().encode(), "text/csv")
-
-    def daily(m: re.Match[str], _q: dict[str, list[str]], _base: str) -> Reply:
-        path = files.get(m.group("day"))
-        if path is None:
-            return not_found(f"LAMP file for {m.group('day')}")
-        return _file_reply(path, "application/octet-stream")
-
-    def feeds(_m: re.Match[str], _q: dict[str, list[str]], base: str) -> Reply:
-        text = (data_dir / "lamp" / "archived_feeds.txt").read_text()
-        rows = list(csv.DictReader(io.StringIO(text)))
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            if "://" not in row["archive_url"]:
-                row["archive_url"] = f"{base}/gtfs/{row['archive_url']}"
-            writer.writerow(row)
-        return Reply(200, out.getvalue().encode(), "text/plain")
-
-    def gtfs_zip(m: re.Match[str], _q: dict[str, list[str]], _base: str) -> Reply:
-        return _file_reply(data_dir / "lamp" / m.group("name"), "application/zip")
-
-    return [
-        Route(re.compile(re.escape(LAMP_PREFIX) + r"/index\.csv"), index),
-        Route(
-            re.compile(
-                re.escape(LAMP_PREFIX) + r"/(?P<day>\d{4}-\d{2}-\d{2})" + LAMP_SUFFIX + r"\.parquet"
-            ),
-            daily,
-        ),
-        Route(re.compile(r"/gtfs/archived_feeds\.txt"), feeds),
-        Route(re.compile(r"/gtfs/(?P<name>[A-Za-z0-9._-]+\.zip)"), gtfs_zip),
-    ]
-
-
-# --- NYC 311 (Socrata) ---------------------------------------------------------------------
-
-
-def nyc311_routes(
-    dataset: socrata_sample.SocrataDataset | None = None,
-    dataset_id: str = socrata_sample.SAMPLE_DATASET_ID,
-) -> list[Route]:
-    """`/resource/<dataset_id>.json` over a generated 311 dataset (default: the sample records)."""
-    data = (
-        dataset
-        if dataset is not None
-        else socrata_sample.SocrataDataset(socrata_sample.generate_records())
-    )
-
-    def resource(m: re.Match[str], query: dict[str, list[str]], _base: str) -> Reply:
-        if m.group("dataset") != dataset_id:
-            body = {"errorCode": "not_found", "message": f"Dataset {m.group('dataset')} not found"}
-            return Reply(404, json.dumps(body).encode(), "application/json")
-        answer = data.answer(query)
-        return Reply(answer.status, answer.body, "application/json")
-
-    return [
-        Route(re.compile(r"/resource/(?P<dataset>[A-Za-z0-9]{4}-[A-Za-z0-9]{4})\.json"), resource)
-    ]
-
-
 def default_routes(data_dir: Path = SAMPLE_DATA) -> list[Route]:
-    """Every bundled source."""
-    return [*lamp_routes(data_dir), *nyc311_routes()]
+    """Every registered pipeline's sample sources."""
+    from deployments import registry
+
+    return [
+        route
+        for pipeline in registry.pipelines()
+        if pipeline.sample_routes is not None
+        for route in pipeline.sample_routes(data_dir)
+    ]
 
 
 # --- server -------------------------------------------------------------------------------
@@ -210,12 +118,14 @@ class LocalSources:
     requests: list[str]
 
     def env(self) -> dict[str, str]:
-        """Settings that point every pipeline's public source at this server."""
-        return {
-            "PIPELINES_LAMP_BASE_URL": self.base_url + LAMP_PREFIX,
-            "PIPELINES_GTFS_ARCHIVE_INDEX_URL": self.base_url + "/gtfs/archived_feeds.txt",
-            "PIPELINES_SOCRATA_BASE_URL": self.base_url,
-        }
+        """Settings that point every pipeline's public sources at this server."""
+        from deployments import registry
+
+        env: dict[str, str] = {}
+        for pipeline in registry.pipelines():
+            if pipeline.sample_env is not None:
+                env.update(pipeline.sample_env(self.base_url))
+        return env
 
 
 @contextmanager

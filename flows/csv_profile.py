@@ -8,13 +8,16 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from tasks.common.artifacts import Progress, artifact_key, publish_summary
-from tasks.common.keys import UnsafeKeyError
+from tasks.common.keys_core import UnsafeKeyError
+from tasks.common.runs import label_flow_run
 from tasks.common.settings import get_settings
-from tasks.csv_profile import storage
-from tasks.csv_profile.options import options_from_settings
+from tasks.csv_profile import storage_io
+from tasks.csv_profile.options_io import options_from_settings
 from tasks.csv_profile.profile_core import FileProfile, ProfileOptions
-from tasks.csv_profile.transform_summary import (
+from tasks.csv_profile.summary_core import (
     UPLOADS_PREFIX,
+    ProfileResult,
+    SweepSummary,
     build_summary,
     file_name_for,
     iso_utc,
@@ -23,11 +26,12 @@ from tasks.csv_profile.transform_summary import (
 )
 
 
-def _result(file_name: str, status: str, **extra: Any) -> dict[str, Any]:
-    return {"file_name": file_name, "status": status, **extra}
+def _result(file_name: str, status: str, **extra: Any) -> ProfileResult:
+    result: dict[str, Any] = {"file_name": file_name, "status": status, **extra}
+    return result  # type: ignore[return-value]
 
 
-@flow(name="csv-profile", log_prints=False)
+@flow(name="csv-profile", flow_run_name="csv-profile {key}", log_prints=False)
 def profile_csv_upload(
     key: str,
     bucket: str | None = None,
@@ -35,7 +39,7 @@ def profile_csv_upload(
     skip_if_done: bool = False,
     type_threshold: float | None = None,
     null_tokens: list[str] | None = None,
-) -> dict[str, Any]:
+) -> ProfileResult:
     """Profile one uploaded CSV: summary JSON in `processed/` and a metadata item in DynamoDB.
 
     Args:
@@ -48,22 +52,23 @@ def profile_csv_upload(
         type_threshold: share of non-missing values that must parse as a type (default setting).
         null_tokens: values counted as missing (default setting).
     """
+    label_flow_run(tags=["csv_profile", "sweep" if skip_if_done else "upload"])
     s = get_settings()
     bucket = bucket or s.csv_bucket
     file_name = file_name_for(key)
-    upload = storage.head_upload(bucket, key)
+    upload = storage_io.head_upload(bucket, key)
     if upload is None:
         return _result(file_name, "missing")
     if etag and etag.strip('"') != upload.etag:
         return _result(file_name, "superseded", etag=upload.etag)
     options = options_from_settings(type_threshold, null_tokens)
-    record = storage.existing_record(s.csv_metadata_table, file_name)
+    record = storage_io.existing_record(s.csv_metadata_table, file_name)
     state, first_processed = prior_state(record, upload.etag, upload.last_modified, options)
     if state == "newer":
         return _result(file_name, "superseded", etag=upload.etag)
     if skip_if_done and state == "done":
         return _result(file_name, "unchanged", etag=upload.etag)
-    profile = storage.profile_upload(upload, options)
+    profile = storage_io.profile_upload(upload, options)
     if profile is None:
         return _result(file_name, "superseded", etag=upload.etag)
     # Idempotency per (key, ETag): the first processing time of this version is kept.
@@ -72,12 +77,12 @@ def profile_csv_upload(
 
 
 def _store(
-    upload: storage.Upload,
+    upload: storage_io.Upload,
     file_name: str,
     profile: FileProfile,
     processed: str,
     options: ProfileOptions,
-) -> dict[str, Any]:
+) -> ProfileResult:
     """Build the summary, write it (S3 first, then the item), publish an artifact."""
     s = get_settings()
     try:
@@ -94,8 +99,8 @@ def _store(
         processed_timestamp=processed,
         options=options,
     )
-    uri = storage.write_summary(upload.bucket, summary_key, summary) if summary_key else None
-    recorded = storage.write_metadata_item(s.csv_metadata_table, summary)
+    uri = storage_io.write_summary(upload.bucket, summary_key, summary) if summary_key else None
+    recorded = storage_io.write_metadata_item(s.csv_metadata_table, summary)
     issues = summary["quality_issues"]
     publish_summary(
         artifact_key(f"csv-profile-{file_name}"),
@@ -126,12 +131,12 @@ def _store(
     )
 
 
-@flow(name="csv-profile-sweep", log_prints=False)
+@flow(name="csv-profile-sweep", flow_run_name="csv-profile-sweep {prefix}", log_prints=False)
 def sweep_uploads(
     prefix: str = UPLOADS_PREFIX,
     force: bool = False,
     bucket: str | None = None,
-) -> dict[str, Any]:
+) -> SweepSummary:
     """Profile every `*.csv` under `prefix` whose current version is not recorded yet.
 
     The safety net for missed S3 events, and the backfill/reprocess tool (`force=True`
@@ -142,12 +147,13 @@ def sweep_uploads(
         force: re-profile objects even when their version is already recorded.
         bucket: data bucket; default the `csv_bucket` setting.
     """
+    label_flow_run(tags=["csv_profile", "sweep"])
     if not prefix.startswith(UPLOADS_PREFIX):
         raise ValueError(f"prefix must be under {UPLOADS_PREFIX!r}, got {prefix!r}")
     bucket = bucket or get_settings().csv_bucket
     counts: dict[str, int] = {}
-    results = []
-    uploads = storage.list_uploads(bucket, prefix)
+    results: list[ProfileResult] = []
+    uploads = storage_io.list_uploads(bucket, prefix)
     progress = Progress(len(uploads), f"profiling {len(uploads)} uploads under {prefix}")
     for key, etag in uploads:
         result = profile_csv_upload(key=key, bucket=bucket, etag=etag, skip_if_done=not force)
@@ -160,4 +166,4 @@ def sweep_uploads(
         [{k: r.get(k) for k in ("file_name", "status", "row_count")} for r in results]
         or [{"file_name": "-", "status": "nothing to do", "row_count": 0}],
     )
-    return {"bucket": bucket, "prefix": prefix, "objects": len(results), "by_status": counts}
+    return SweepSummary(bucket=bucket, prefix=prefix, objects=len(results), by_status=counts)

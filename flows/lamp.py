@@ -1,17 +1,15 @@
 """Transit performance (LAMP): ingest a service date, and backfill a date range one day per run.
 
-`lamp_ingest_day` is deployed twice (prefect.yaml): "today" every 30 minutes 06:00-02:30
-Eastern, and "yesterday" daily at 15:00 UTC; a third deployment without schedule is the unit
-of work of `lamp_backfill` when it fans out to ECS.
+`lamp_ingest_day` is deployed three times (see `deployments/pipelines/lamp.py`): "today" every 30
+minutes 06:00-02:30 Eastern, "yesterday" daily at 15:00 UTC, and without schedule as the unit of
+work a backfill fans out to on ECS.
 """
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -19,29 +17,32 @@ from typing import Any, Literal, TypeVar
 from prefect import flow
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
+from prefect.futures import PrefectFuture, as_completed
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.common.artifacts import Progress, publish_markdown, publish_summary
+from tasks.common.runs import compute_task, label_flow_run
 from tasks.common.settings import get_settings
-from tasks.lamp import plan_core, transform_gtfs
-from tasks.lamp.outputs import read_states, upload_stop_files, write_state
-from tasks.lamp.processing import process_lamp_day
-from tasks.lamp.sources import (
-    feeds_not_cached,
-    fetch_archived_feeds,
-    fetch_daily_file,
-    fetch_index,
-    load_compact_schedule,
-)
-from tasks.lamp.transform_csv import EVENTS_PREFIX
+from tasks.lamp import plan_core
+from tasks.lamp.csv_core import EVENTS_PREFIX
+from tasks.lamp.day_io import process_lamp_day
+from tasks.lamp.plan_core import BackfillPlanSummary, BackfillSummary, DaySummary
+from tasks.lamp.sources_io import fetch_daily_file, fetch_index
+from tasks.lamp.storage_io import read_states, upload_stop_files, write_state
+from tasks.transit import gtfs_core
+from tasks.transit.gtfs_io import feeds_not_cached, fetch_archived_feeds, load_compact_schedule
+from tasks.transit.service_core import service_date_at
 
 T = TypeVar("T")
+# Day runs a local backfill keeps in flight at most (`max_concurrency` is capped by it).
+MAX_LOCAL_DAYS = 8
 
 
 def _day_run_name() -> str:
     params = flow_run.parameters
-    return f"lamp-{params.get('service_date') or params.get('which', 'today')}"
+    return f"lamp {params.get('service_date') or params.get('which', 'today')}"
 
 
 class _Stages:
@@ -69,7 +70,7 @@ def lamp_ingest_day(
     which: Literal["today", "yesterday"] = "today",
     skip_unchanged: bool = False,
     last_modified: str | None = None,
-) -> dict[str, Any]:
+) -> DaySummary:
     """Ingest one service date of MBTA LAMP subway events into per-stop event CSVs in S3.
 
     Args:
@@ -84,6 +85,7 @@ def lamp_ingest_day(
     """
     now = datetime.now(UTC)
     day = plan_core.resolve_service_date(service_date, which, flow_run.scheduled_start_time)
+    label_flow_run(f"lamp {day}", ["lamp", "backfill" if skip_unchanged else which])
     stage = _Stages()
     if last_modified is None:
         entry = stage.run("fetch_index", fetch_index).get(day)
@@ -91,15 +93,15 @@ def lamp_ingest_day(
     if skip_unchanged and _unchanged(day, last_modified, stage):
         return _finish(day, "unchanged", stage, last_modified=last_modified)
     # a 404 is "not published yet" only for the current service date (or a future one)
-    missing_ok = day >= plan_core.service_date_at(now)
+    missing_ok = day >= service_date_at(now)
     parquet = stage.run("fetch_parquet", fetch_daily_file, day, missing_ok)
     if parquet is None:
         return _finish(day, "not_published", stage, last_modified=last_modified)
     with stage("gtfs"):
-        feed = transform_gtfs.select_feed(fetch_archived_feeds(), day)
+        feed = gtfs_core.select_feed(fetch_archived_feeds(), day)
         compact, built = load_compact_schedule(feed)
     result = stage.run("process", process_lamp_day, parquet, compact, day)
-    written = stage.run("upload", upload_stop_files, result.files)
+    written = stage.run("upload", upload_stop_files, day, result.files)
     state = plan_core.make_state(day, last_modified, feed.version, result.counts())
     state_uri = stage.run("state", write_state, day, state)
     return _finish(
@@ -122,52 +124,46 @@ def _unchanged(day: date, last_modified: str | None, stage: _Stages) -> bool:
     return bool(last_modified) and state.get("source_last_modified") == last_modified
 
 
-def _finish(day: date, status: str, stage: _Stages, **details: Any) -> dict[str, Any]:
-    """The run's report: returned, logged and published as an artifact."""
+def _finish(day: date, status: plan_core.DayStatus, stage: _Stages, **details: Any) -> DaySummary:
+    """The run's summary: returned, logged and published as an artifact."""
     settings = get_settings()
-    report: dict[str, Any] = {
-        "status": status,
-        "service_date": day.isoformat(),
-        "source_url": plan_core.daily_file_url(settings.lamp_base_url, day),
-        "output": f"s3://{settings.lamp_bucket}/{EVENTS_PREFIX}/",
+    summary = plan_core.day_summary(
+        day,
+        status,
+        source_url=plan_core.daily_file_url(settings.lamp_base_url, day),
+        output=f"s3://{settings.lamp_bucket}/{EVENTS_PREFIX}/",
+        seconds=stage.seconds,
         **details,
-        "seconds": stage.seconds,
-    }
-    messages = {
-        "unchanged": "source file unchanged since the last ingest (same index last_modified)",
-        "not_published": "today's LAMP file is not published yet (404): nothing to do",
-        "ingested": "ingested",
-    }
-    report["message"] = messages[status]
-    get_run_logger().info("LAMP %s: %s", day, report["message"])
+    )
+    get_run_logger().info("LAMP %s: %s", day, summary["message"])
     publish_summary(
         f"lamp-day-{day.isoformat()}",
-        f"LAMP {day.isoformat()}: {report['message']}",
-        _report_rows(report),
+        f"LAMP {day.isoformat()}: {summary['message']}",
+        plan_core.summary_rows(summary),
     )
-    return report
+    return summary
 
 
-def _report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for key, value in report.items():
-        if isinstance(value, dict):
-            rows.extend({"item": f"{key}.{k}", "value": v} for k, v in value.items())
-        else:
-            rows.append({"item": key, "value": value})
-    return rows
+def _backfill_run_name() -> str:
+    params = flow_run.parameters
+    end = params.get("end") or "yesterday"
+    mode = " (dry run)" if params.get("dry_run") else ""
+    return f"lamp-backfill {params.get('start', plan_core.BACKFILL_START)}..{end}{mode}"
 
 
-@flow(name="lamp-backfill")
+@flow(
+    name="lamp-backfill",
+    flow_run_name=_backfill_run_name,
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_LOCAL_DAYS),  # type: ignore[arg-type]
+)
 def lamp_backfill(
     start: date = plan_core.BACKFILL_START,
     end: date | None = None,
     force: bool = False,
     dry_run: bool = False,
     max_concurrency: int = 4,
-    fan_out: Literal["local", "deployment"] = "local",
-    deployment: str = "lamp-ingest-day/lamp-backfill-day",
-) -> dict[str, Any]:
+    day_deployment: str | None = None,
+) -> BackfillSummary | BackfillPlanSummary:
     """Ingest every service date from `start` to `end`, one run per day, skipping unchanged days.
 
     Args:
@@ -176,79 +172,72 @@ def lamp_backfill(
         force: Re-ingest days whose source is unchanged since their last successful ingest.
         dry_run: Only show the plan (days to ingest / unchanged / not published, expected
             requests); no parquet file is fetched and nothing is written.
-        max_concurrency: Days processed at once in this process (`fan_out="local"`).
-        fan_out: "local": day runs as subflows in this process, `max_concurrency` at a time.
-            "deployment": one flow run of `deployment` per day (e.g. ECS tasks), throttled by
-            that deployment's concurrency limit; this run only submits them.
-        deployment: The `flow-name/deployment-name` used when `fan_out="deployment"`.
+        max_concurrency: Days ingested at once in this process (at most 8), when the day runs
+            are local subflows (`day_deployment` empty).
+        day_deployment: `flow-name/deployment-name` of the deployment that ingests one day
+            (e.g. ECS tasks): this run then only submits one flow run of it per day, throttled
+            by that deployment's concurrency limit. Empty: day runs are subflows here.
     """
-    last = end or plan_core.service_date_at(datetime.now(UTC)) - timedelta(days=1)
+    last = end or service_date_at(datetime.now(UTC)) - timedelta(days=1)
+    label_flow_run(tags=["lamp", "backfill"])
     days = plan_core.days_between(start, last)
-    index = fetch_index()
     states = read_states(days)
-    plans = plan_core.plan_backfill(days, index, states, force)
+    plans = plan_core.plan_backfill(days, fetch_index(), states, force)
     todo = [p for p in plans if p.action == "ingest"]
     if dry_run:
         return _dry_run(plans, todo, len(states))
     progress = Progress(len(todo), f"LAMP backfill {start} → {last}: {len(todo)} day(s) to ingest")
-    if fan_out == "deployment":
-        outcomes = _submit_deployments(todo, force, deployment, progress)
+    if day_deployment:
+        outcomes = _submit_deployments(todo, force, day_deployment, progress)
     else:
-        outcomes = _run_days_locally(todo, force, max(1, max_concurrency), progress)
+        outcomes = _run_days_locally(todo, force, max_concurrency, progress)
     return _backfill_report(plans, outcomes)
 
 
 def _dry_run(
     plans: list[plan_core.DayPlan], todo: list[plan_core.DayPlan], states_found: int
-) -> dict[str, Any]:
+) -> BackfillPlanSummary:
     text = fetch_archived_feeds() if todo else ""
-    feeds = sorted({transform_gtfs.select_feed(text, p.service_date) for p in todo}, key=str)
+    feeds = sorted({gtfs_core.select_feed(text, p.service_date) for p in todo}, key=str)
     missing = feeds_not_cached(feeds) if feeds else []
-    summary = plan_core.summarize_plan(plans, len(missing), states_found)
-    ranges = plan_core.plan_ranges(plans)
-    lines = [f"| {r['start']} | {r['end']} | {r['days']} | {r['action']} |" for r in ranges]
-    requests = "\n".join(f"- {k}: {v}" for k, v in summary["expected_requests"].items())
+    summary = plan_core.summarize_plan(plans, [f.label for f in missing], states_found)
     publish_markdown(
         "lamp-backfill-plan",
         f"LAMP backfill plan: {summary['ingest']} of {summary['days']} day(s) to ingest",
-        "| from | to | days | action |\n|---|---|---|---|\n"
-        + "\n".join(lines)
-        + f"\n\nExpected requests:\n{requests}\n\nGTFS feeds to build: "
-        + (", ".join(f.label for f in missing) or "none"),
+        plan_core.plan_markdown(summary),
     )
-    return {
-        "dry_run": True,
-        **summary,
-        "ranges": ranges,
-        "gtfs_feeds_to_build": [f.label for f in missing],
-    }
+    return summary
+
+
+@compute_task("ingest-day", run_name="ingest-day {plan.service_date}")
+def ingest_day(plan: plan_core.DayPlan, force: bool) -> str:
+    """One day of a local backfill, as a subflow run; returns its outcome."""
+    state = lamp_ingest_day(
+        service_date=plan.service_date,
+        skip_unchanged=not force,
+        last_modified=plan.last_modified,
+        return_state=True,
+    )
+    if not state.is_completed():
+        return f"failed: {state.message}"
+    return str(state.result()["status"])
 
 
 def _run_days_locally(
-    todo: list[plan_core.DayPlan], force: bool, workers: int, progress: Progress
+    todo: list[plan_core.DayPlan], force: bool, concurrency: int, progress: Progress
 ) -> dict[date, str]:
-    """Day runs as subflows on a bounded thread pool; returns each day's final state/status."""
-
-    def one(plan: plan_core.DayPlan) -> str:
-        state = lamp_ingest_day(
-            service_date=plan.service_date,
-            skip_unchanged=not force,
-            last_modified=plan.last_modified,
-            return_state=True,
-        )
-        if not state.is_completed():
-            return f"failed: {state.message}"
-        return str(state.result()["status"])
-
+    """Day runs as subflows, at most `concurrency` in flight; progress as each one finishes."""
+    limit = max(1, min(concurrency, MAX_LOCAL_DAYS))
     outcomes: dict[date, str] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamp-day") as pool:
-        futures = {
-            pool.submit(contextvars.copy_context().run, one, plan): plan.service_date
-            for plan in todo
-        }
-        for future in as_completed(futures):
-            outcomes[futures[future]] = future.result()
-            progress.advance()
+    pending = list(reversed(todo))
+    running: dict[PrefectFuture[str], date] = {}
+    while pending or running:
+        while pending and len(running) < limit:
+            plan = pending.pop()
+            running[ingest_day.submit(plan, force)] = plan.service_date
+        done = next(as_completed(list(running)))
+        outcomes[running.pop(done)] = done.result()
+        progress.advance()
     return outcomes
 
 
@@ -267,23 +256,23 @@ def _submit_deployments(
             },
             timeout=0,
             idempotency_key=f"lamp-backfill:{flow_run.id}:{plan.service_date}:{plan.last_modified}",
-            tags=["lamp-backfill"],
+            tags=["lamp", "backfill"],
         )
         outcomes[plan.service_date] = f"submitted: {run.name}"
         progress.advance()
     return outcomes
 
 
-def _backfill_report(plans: list[plan_core.DayPlan], outcomes: dict[date, str]) -> dict[str, Any]:
+def _backfill_report(plans: list[plan_core.DayPlan], outcomes: dict[date, str]) -> BackfillSummary:
     tally = Counter(o.split(":", 1)[0] for o in outcomes.values())
     failed = sorted(d.isoformat() for d, o in outcomes.items() if o.startswith("failed"))
-    report = {
-        "days": len(plans),
-        "skipped_unchanged": sum(1 for p in plans if p.action == "unchanged"),
-        "not_in_index": sum(1 for p in plans if p.action == "not_in_index"),
-        "runs": dict(sorted(tally.items())),
-        "failed_days": failed,
-    }
+    report = BackfillSummary(
+        days=len(plans),
+        skipped_unchanged=sum(1 for p in plans if p.action == "unchanged"),
+        not_in_index=sum(1 for p in plans if p.action == "not_in_index"),
+        runs=dict(sorted(tally.items())),
+        failed_days=failed,
+    )
     publish_summary(
         "lamp-backfill",
         f"LAMP backfill: {len(outcomes)} day run(s), {len(failed)} failed",

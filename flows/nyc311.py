@@ -7,21 +7,22 @@ month partition (no duplicate unique_key) → write the checkpoint → publish t
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import Field
 
 from tasks.common.artifacts import Progress, publish_summary
+from tasks.common.runs import label_flow_run
 from tasks.common.settings import Settings, get_settings
-from tasks.nyc311 import plan_core, transform
+from tasks.common.time_core import EASTERN
+from tasks.nyc311 import plan_core, records_core
 from tasks.nyc311.plan_core import SEED_STATUSES, Nyc311Summary, Outcome, Plan, RunCounts
-from tasks.nyc311.socrata import fetch_page
+from tasks.nyc311.socrata_io import fetch_page
 from tasks.nyc311.soql_core import Batch, Record, collect
-from tasks.nyc311.storage import (
+from tasks.nyc311.storage_io import (
     PartitionWrite,
     merge_partition,
     put_json,
@@ -29,14 +30,18 @@ from tasks.nyc311.storage import (
     write_checkpoint,
 )
 
-# Socrata's floating timestamps are New York wall-clock times; so are the schedule and windows.
-NYC = ZoneInfo("America/New_York")
 ARTIFACT_KEY = "nyc311-collector"
+
+
+def _run_name() -> str:
+    start = flow_run.parameters.get("start")
+    return f"nyc311 backfill from {start}" if start else "nyc311 collect"
 
 
 @flow(
     name="nyc311-collector",
     description="NYC 311 service requests from Socrata into S3 without losses or duplicates.",
+    flow_run_name=_run_name,
 )
 def nyc311_collect(
     max_records: Annotated[int, Field(ge=1)] = 10_000,
@@ -65,8 +70,9 @@ def nyc311_collect(
     as_of = local_time(end) if end else scheduled_time()
     begin = local_time(start) if start else None
     state_key = plan_core.state_key(begin, as_of)
+    checkpoint = read_checkpoint(settings.nyc311_processed_bucket, state_key)
     plan = plan_core.plan_run(
-        read_checkpoint(settings.nyc311_processed_bucket, state_key),
+        checkpoint.doc,
         as_of=as_of,
         start=begin,
         force_initial_load=force_initial_load,
@@ -74,6 +80,7 @@ def nyc311_collect(
         initial_statuses=initial_statuses,
         overlap=timedelta(hours=settings.nyc311_overlap_hours),
     )
+    label_flow_run(f"nyc311 {plan.mode} from {plan.start_label()}", ["nyc311", plan.mode])
     get_run_logger().info("mode %s, window %s", plan.mode, plan.date_range())
     batch = fetch_batch(plan, settings, max_records, page_size)
     counts, raw_uri, writes = store_batch(batch, plan, settings, as_of.date())
@@ -81,7 +88,7 @@ def nyc311_collect(
     doc = plan_core.checkpoint_doc(
         plan, cursor, batch.backlog, counts, updated_at=utc_now(), flow_run_id=flow_run.id
     )
-    write_checkpoint(settings.nyc311_processed_bucket, state_key, doc)
+    write_checkpoint(checkpoint, doc)
     outcome = Outcome(
         plan=plan,
         counts=counts,
@@ -90,7 +97,7 @@ def nyc311_collect(
         first_created_date=batch.first_created_date,
         last_created_date=batch.last.created_date if batch.last else None,
         raw_uri=raw_uri,
-        checkpoint_uri=f"s3://{settings.nyc311_processed_bucket}/{state_key}",
+        checkpoint_uri=checkpoint.uri,
         partitions=[f"s3://{settings.nyc311_processed_bucket}/{w.key}" for w in writes],
     )
     return report(outcome, max_records, overlap_truncated=batch.overlap_truncated)
@@ -99,7 +106,7 @@ def nyc311_collect(
 def local_time(moment: datetime) -> datetime:
     """NYC wall-clock time without zone (a naive input is taken as NYC time already)."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(NYC).replace(tzinfo=None)
+        moment = moment.astimezone(EASTERN).replace(tzinfo=None)
     return moment.replace(microsecond=0)
 
 
@@ -110,7 +117,7 @@ def scheduled_time() -> datetime:
 
 def utc_now() -> datetime:
     """Now, in UTC (the checkpoint's `updated_at`)."""
-    return datetime.now(ZoneInfo("UTC"))
+    return datetime.now(UTC)
 
 
 def fetch_batch(plan: Plan, settings: Settings, max_records: int, page_size: int) -> Batch:
@@ -118,8 +125,13 @@ def fetch_batch(plan: Plan, settings: Settings, max_records: int, page_size: int
     base_url, dataset = settings.socrata_base_url, settings.socrata_dataset_id
     progress = Progress(max_records, f"NYC 311 {plan.mode} run: new records fetched")
 
+    pages = {"fetched": 0, "rows": 0}
+
     def fetch(where: str, limit: int) -> list[Record]:
-        return fetch_page(base_url, dataset, where, limit)
+        pages["fetched"] += 1
+        records = fetch_page(base_url, dataset, where, limit, pages["fetched"], pages["rows"])
+        pages["rows"] += len(records)
+        return records
 
     return collect(
         fetch,
@@ -136,20 +148,20 @@ def store_batch(
     batch: Batch, plan: Plan, settings: Settings, day: date
 ) -> tuple[RunCounts, str | None, list[PartitionWrite]]:
     """Raw JSON first, then rejects, then every touched month partition (merged)."""
-    parsed = transform.parse_records(batch.records)
+    parsed = records_core.parse_records(batch.records)
     raw_uri = None
     writes: list[PartitionWrite] = []
     if batch.records:
-        body = transform.json_body(batch.records)
-        raw_key = transform.dated_key(transform.RAW_PREFIX, day, plan.mode, body)
+        body = records_core.json_body(batch.records)
+        raw_key = records_core.dated_key(records_core.RAW_PREFIX, day, plan.mode, body)
         put_json(settings.nyc311_raw_bucket, raw_key, body)
         raw_uri = f"s3://{settings.nyc311_raw_bucket}/{raw_key}"
     if parsed.rejects:
-        body = transform.rejects_body(parsed.rejects)
-        key = transform.dated_key(transform.REJECTS_PREFIX, day, plan.mode, body)
+        body = records_core.rejects_body(parsed.rejects)
+        key = records_core.dated_key(records_core.REJECTS_PREFIX, day, plan.mode, body)
         put_json(settings.nyc311_processed_bucket, key, body)
-    for year, month, rows in transform.split_months(parsed.table):
-        key = transform.partition_key(year, month)
+    for year, month, rows in records_core.split_months(parsed.table):
+        key = records_core.partition_key(year, month)
         writes.append(merge_partition(settings.nyc311_processed_bucket, key, rows))
     counts = RunCounts(
         records=batch.new_rows,

@@ -44,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop(name, None)
     for name in [n for n in os.environ if n.startswith("PIPELINES_")]:
         os.environ.pop(name)
+    # task retries without waiting (read when the flow modules are imported, i.e. after this)
+    os.environ["PIPELINES_TASK_RETRY_DELAY_SCALE"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -28,12 +28,17 @@ _lock = threading.Lock()
 _clients: dict[tuple[Any, ...], Any] = {}
 
 
-def client(service: str, settings: Settings | None = None) -> Any:
-    """A boto3 client for `service`, configured from `settings` (default: the environment)."""
+def client(service: str, settings: Settings | None = None, *, scope: str = "") -> Any:
+    """A boto3 client for `service`, configured from `settings` (default: the environment).
+
+    `scope` keeps a separate client (and connection pool) per value: the segments of a
+    parallel scan each get their own.
+    """
     s = settings or get_settings()
     key = (
         os.getpid(),
         service,
+        scope,
         s.aws_region,
         s.aws_endpoint_url,
         s.aws_retry_mode,

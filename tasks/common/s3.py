@@ -1,9 +1,14 @@
-"""The S3 writer and reader every pipeline uses: encrypted puts, skip-if-unchanged, JSON state.
+"""The S3 layer of every pipeline: encrypted puts, skip-unchanged, head/list, conditional writes.
 
 Every put asks for server-side encryption (`s3_sse`), sets a content type, sends `Content-MD5` so
 S3 rejects a corrupted body, and stores the body's MD5 as object metadata. Skip-if-unchanged
 compares the new body's MD5 with the stored object's ETag (the MD5 for single-part SSE-S3 puts)
 or, failing that, with the stored metadata (ETags of SSE-KMS objects are not MD5s).
+
+Conditional writes (`if_match=<etag>` / `if_none_match=True`) are S3's optimistic concurrency:
+a put that lost the race raises `ConflictError` (412 PreconditionFailed, 409
+ConditionalRequestConflict, or 404 when the object it was conditional on is gone), and the caller
+re-reads and tries again. ETags are handled without their quotes everywhere in this project.
 """
 
 from __future__ import annotations
@@ -11,22 +16,40 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from tasks.common import aws
+from tasks.common.errors import ConflictError
 from tasks.common.settings import Settings, get_settings
 
 CSV = "text/csv; charset=utf-8"
 JSON = "application/json"
 PARQUET = "application/vnd.apache.parquet"
-GZIP_CSV = "application/gzip"
 _MD5_META = "content-md5-hex"
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object version, as HEAD or LIST describe it (`etag` without quotes)."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+    metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
 
 @dataclass(frozen=True)
@@ -55,19 +78,59 @@ def is_missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _MISSING
 
 
-def stored_md5(bucket: str, key: str, settings: Settings | None = None) -> str | None:
-    """The MD5 recorded for an existing object (metadata, else a plain ETag), None if absent."""
+def _is_conflict(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code"))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in _CONFLICT or status in {409, 412}
+
+
+def _quoted(etag: str) -> str:
+    return f'"{etag.strip(chr(34))}"'
+
+
+def head(bucket: str, key: str, settings: Settings | None = None) -> ObjectInfo | None:
+    """The current version of `s3://bucket/key`, None if there is no such object."""
     try:
-        head = aws.s3(settings).head_object(Bucket=bucket, Key=key)
+        meta = aws.s3(settings).head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if is_missing(exc):
             return None
         raise
-    recorded = head.get("Metadata", {}).get(_MD5_META)
+    return ObjectInfo(
+        bucket=bucket,
+        key=key,
+        etag=meta["ETag"].strip('"'),
+        size=int(meta["ContentLength"]),
+        last_modified=meta["LastModified"],
+        metadata=dict(meta.get("Metadata") or {}),
+    )
+
+
+def list_objects(
+    bucket: str, prefix: str, settings: Settings | None = None
+) -> Iterator[ObjectInfo]:
+    """Every object under `prefix`, in key order, 1,000 per request (paginated)."""
+    pages = aws.s3(settings).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for obj in page.get("Contents", []):
+            yield ObjectInfo(
+                bucket=bucket,
+                key=obj["Key"],
+                etag=obj["ETag"].strip('"'),
+                size=int(obj["Size"]),
+                last_modified=obj["LastModified"],
+            )
+
+
+def stored_md5(bucket: str, key: str, settings: Settings | None = None) -> str | None:
+    """The MD5 recorded for an existing object (metadata, else a plain ETag), None if absent."""
+    info = head(bucket, key, settings)
+    if info is None:
+        return None
+    recorded = info.metadata.get(_MD5_META)
     if recorded:
         return recorded
-    etag = head.get("ETag", "").strip('"')
-    return etag if "-" not in etag else None  # multipart ETags are not MD5s
+    return info.etag if "-" not in info.etag else None  # multipart ETags are not MD5s
 
 
 def put_bytes(
@@ -80,12 +143,12 @@ def put_bytes(
     metadata: Mapping[str, str] | None = None,
     settings: Settings | None = None,
     if_match: str | None = None,
-    if_none_match: str | None = None,
+    if_none_match: bool = False,
 ) -> bool:
     """Put `body` at `s3://bucket/key` encrypted; returns False if skipped as unchanged.
 
-    `if_match` (an ETag) / `if_none_match="*"` make the put conditional (S3 answers 412
-    PreconditionFailed when another writer got there first): optimistic read-modify-write.
+    `if_match=<etag>` writes only over that version; `if_none_match=True` only if no object
+    exists. Either way a lost race raises `ConflictError` (re-read, then try again).
     """
     s = settings or get_settings()
     digest = md5_hex(body)
@@ -95,18 +158,24 @@ def put_bytes(
     if s.s3_sse == "aws:kms" and s.s3_kms_key_id:
         extra["SSEKMSKeyId"] = s.s3_kms_key_id
     if if_match is not None:
-        extra["IfMatch"] = if_match
-    if if_none_match is not None:
-        extra["IfNoneMatch"] = if_none_match
-    aws.s3(s).put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=body,
-        ContentType=content_type,
-        ContentMD5=base64.b64encode(bytes.fromhex(digest)).decode(),
-        Metadata={**(metadata or {}), _MD5_META: digest},
-        **extra,
-    )
+        extra["IfMatch"] = _quoted(if_match)
+    if if_none_match:
+        extra["IfNoneMatch"] = "*"
+    try:
+        aws.s3(s).put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            ContentMD5=base64.b64encode(bytes.fromhex(digest)).decode(),
+            Metadata={**(metadata or {}), _MD5_META: digest},
+            **extra,
+        )
+    except ClientError as exc:
+        conditional = if_match is not None or if_none_match
+        if conditional and (_is_conflict(exc) or (if_match is not None and is_missing(exc))):
+            raise ConflictError(f"s3://{bucket}/{key} changed since it was read") from exc
+        raise
     return True
 
 
@@ -139,13 +208,50 @@ def put_many(
 
 def get_bytes(bucket: str, key: str, settings: Settings | None = None) -> bytes | None:
     """The object's bytes, or None if it does not exist."""
+    found = get_with_etag(bucket, key, settings)
+    return None if found is None else found[0]
+
+
+def get_with_etag(
+    bucket: str, key: str, settings: Settings | None = None, *, if_match: str | None = None
+) -> tuple[bytes, str] | None:
+    """`(bytes, etag)` of the current version, None if absent.
+
+    With `if_match`, only that version is read: `ConflictError` if the object has changed.
+    """
+    response = _get(bucket, key, settings, if_match)
+    return None if response is None else (response["Body"].read(), response["ETag"].strip('"'))
+
+
+def open_stream(
+    bucket: str, key: str, settings: Settings | None = None, *, if_match: str | None = None
+) -> Iterator[bytes] | None:
+    """The object's bytes as 1 MiB chunks, None if absent; pinned to version `if_match`.
+
+    `ConflictError` if that version has been replaced. The body is closed however the
+    iteration ends (exhausted, abandoned or interrupted by an error).
+    """
+    response = _get(bucket, key, settings, if_match)
+    return None if response is None else _chunks(response["Body"])
+
+
+def _get(bucket: str, key: str, settings: Settings | None, if_match: str | None) -> Any:
+    extra: dict[str, Any] = {"IfMatch": _quoted(if_match)} if if_match else {}
     try:
-        response = aws.s3(settings).get_object(Bucket=bucket, Key=key)
+        return aws.s3(settings).get_object(Bucket=bucket, Key=key, **extra)
     except ClientError as exc:
+        if if_match and _is_conflict(exc):
+            raise ConflictError(f"s3://{bucket}/{key} is no longer version {if_match}") from exc
         if is_missing(exc):
             return None
         raise
-    return response["Body"].read()
+
+
+def _chunks(body: Any) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(chunk_size=1 << 20)
+    finally:
+        body.close()
 
 
 def read_json(bucket: str, key: str, settings: Settings | None = None) -> Any | None:

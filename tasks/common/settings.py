@@ -68,7 +68,15 @@ class Settings(BaseSettings):
         0.5, ge=0, description="Random seconds (0..jitter) added to each backoff sleep."
     )
 
-    # --- transit performance (LAMP) and historic backfills ----------------------------------
+    # --- Prefect tasks ---------------------------------------------------------------------
+    task_retry_delay_scale: float = Field(
+        1.0,
+        ge=0,
+        description="Multiplies the task retry delays (5, 30, 120 s); read when flows are "
+        "imported. The tests set 0.",
+    )
+
+    # --- transit performance (LAMP) ---------------------------------------------------------
     lamp_bucket: str = Field(
         "tm-mbta-performance", description="Output bucket of the per-stop event CSVs."
     )
@@ -80,49 +88,6 @@ class Settings(BaseSettings):
     gtfs_archive_index_url: str = Field(
         "https://cdn.mbta.com/archive/archived_feeds.txt",
         description="MBTA GTFS archive index (archived_feeds.txt).",
-    )
-    arcgis_base_url: str = Field(
-        "https://www.arcgis.com/sharing/rest/content/items",
-        description="ArcGIS item REST root used by the historic backfills.",
-    )
-    arcgis_hub_url: str = Field(
-        "https://hub.arcgis.com", description="ArcGIS Hub root (ferry CSV export)."
-    )
-
-    # --- fleet telemetry -------------------------------------------------------------------
-    telemetry_raw_bucket: str = Field(
-        "fleet-telemetry-raw-{env}", description="Bucket where GPS CSV files land."
-    )
-    telemetry_archive_bucket: str = Field(
-        "fleet-telemetry-archive-{env}",
-        description="Parquet archive bucket (Glacier after 7 days).",
-    )
-    telemetry_table: str = Field(
-        "fleet-telemetry-events-{env}", description="DynamoDB table keyed by vehicle_id+timestamp."
-    )
-    telemetry_high_queue: str = Field(
-        "fleet-telemetry-high-{env}", description="SQS queue for `moving` events (drained first)."
-    )
-    telemetry_low_queue: str = Field(
-        "fleet-telemetry-low-{env}", description="SQS queue for `idle`/other events."
-    )
-    telemetry_dlq: str = Field(
-        "fleet-telemetry-dlq-{env}", description="Dead-letter queue of both telemetry queues."
-    )
-    redis_url: SecretStr | None = Field(
-        None, description="Redis URL of the vehicle-metadata cache; empty = in-process TTL cache."
-    )
-
-    # --- trip KPIs -------------------------------------------------------------------------
-    trips_table: str = Field(
-        "completed-trips-{env}",
-        description="DynamoDB table of completed trips (seed: DYNAMODB_TABLE_NAME).",
-        validation_alias=AliasChoices("PIPELINES_TRIPS_TABLE", "DYNAMODB_TABLE_NAME"),
-    )
-    kpi_bucket: str = Field(
-        "trip-kpis-{env}",
-        description="Bucket of daily KPI JSON files (seed: ATHENA_BUCKET_NAME).",
-        validation_alias=AliasChoices("PIPELINES_KPI_BUCKET", "ATHENA_BUCKET_NAME"),
     )
 
     # --- NYC 311 ---------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from tasks.csv_profile.dialect_core import Dialect, sniff
 from tasks.csv_profile.text_core import SNIFF_BYTES, CsvFormatError, Utf8Stream
 from tasks.csv_profile.values_core import (
     EXAMPLE_CHARS,
-    NULL_TOKENS,
     ColumnCounts,
     ColumnProfiler,
     ColumnRules,
@@ -43,13 +42,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ProfileOptions:
-    """How to read and judge a file (defaults from the settings; see docs/csv_profile.md)."""
+    """How to read and judge a file; the first three come from the `csv_*` settings, which hold
+    their defaults (`tasks.csv_profile.options_io.options_from_settings`)."""
 
-    type_threshold: float = 0.95
-    null_tokens: tuple[str, ...] = NULL_TOKENS
+    type_threshold: float
+    null_tokens: tuple[str, ...]
+    block_bytes: int
     delimiter: str | None = None  # None: detect
     has_header: bool | None = None  # None: detect
-    block_bytes: int = 2 << 20
     max_examples: int = 5
     max_ragged_rows: int = 10
     sketch_size: int = 4096
@@ -255,12 +255,12 @@ def _arrow_error(message: str, rows: int, block_bytes: int) -> str:
     return f"CSV parse error {where}: {message}"
 
 
-def profile_chunks(chunks: Iterable[bytes], options: ProfileOptions | None = None) -> FileProfile:
+def profile_chunks(chunks: Iterable[bytes], options: ProfileOptions) -> FileProfile:
     """Profile a CSV file given as raw byte chunks; raises `CsvFormatError` if it is unreadable.
 
     The error's `partial` attribute is a `FileProfile` of what was detected before it.
     """
-    opts = options or ProfileOptions()
+    opts = options
     stream = Utf8Stream(chunks)
     detected: dict[str, Any] = {}
     try:
@@ -347,7 +347,7 @@ def _profile_stream(
     )
 
 
-def profile_or_error(chunks: Iterable[bytes], options: ProfileOptions | None = None) -> FileProfile:
+def profile_or_error(chunks: Iterable[bytes], options: ProfileOptions) -> FileProfile:
     """`profile_chunks`, with an unreadable file turned into `FileProfile(error=...)`.
 
     Only `CsvFormatError` is caught: an exception raised by `chunks` itself (a network failure

@@ -25,7 +25,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-NULL_TOKENS = ("", "NA", "N/A", "null", "NULL", "None", "nan", "NaN", "-")
 INT_MAX_DIGITS = 18
 EXAMPLE_CHARS = 64
 
@@ -422,7 +421,7 @@ class ColumnCounts:
 class ColumnRules:
     """How values are judged (from the profile options)."""
 
-    null_tokens: tuple[str, ...] = NULL_TOKENS
+    null_tokens: tuple[str, ...]
     decimal_comma: bool = False
     max_examples: int = 5
     sketch_size: int = 4096

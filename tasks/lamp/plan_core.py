@@ -16,10 +16,10 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict
 
-from tasks.common import keys
-from tasks.lamp.transform import EASTERN
+from tasks.common import keys_core
+from tasks.transit.service_core import service_date_at
 
 BACKFILL_START = date(2019, 9, 15)  # the earliest date the original backfill used
 STATE_PREFIX = "Events-lamp/_state"
@@ -33,15 +33,6 @@ Action = Literal["ingest", "unchanged", "not_in_index"]
 
 class LampIndexError(ValueError):
     """index.csv is not what it should be (which line, what is wrong)."""
-
-
-def service_date_at(instant: datetime) -> date:
-    """The service date an instant belongs to (Eastern; 00:00-02:59 → the previous day)."""
-    if instant.tzinfo is None:
-        raise ValueError("instant must be timezone-aware")
-    # a plain datetime: Prefect hands out pendulum DateTimes, whose arithmetic differs
-    local = datetime.fromtimestamp(instant.timestamp(), EASTERN)
-    return (local - timedelta(hours=3)).date()
 
 
 def resolve_service_date(explicit: date | None, which: Which, instant: datetime) -> date:
@@ -99,7 +90,7 @@ def parse_index(text: str) -> dict[date, IndexEntry]:
 
 def state_key(day: date) -> str:
     """Key of the ingest state of `day` in the output bucket."""
-    return keys.join(STATE_PREFIX, "daily", keys.segment(f"{day.isoformat()}.json"))
+    return keys_core.join(STATE_PREFIX, "daily", keys_core.segment(f"{day.isoformat()}.json"))
 
 
 def make_state(
@@ -157,26 +148,126 @@ def plan_backfill(
     return plans
 
 
-def summarize_plan(plans: list[DayPlan], feeds_to_build: int, states_found: int) -> dict[str, Any]:
+class BackfillPlanSummary(TypedDict):
+    """What a backfill would do (`dry_run`): counts, ranges and the requests it would make."""
+
+    dry_run: bool
+    days: int
+    ingest: int
+    unchanged: int
+    not_in_index: int
+    expected_requests: dict[str, int]
+    ranges: list[dict[str, Any]]
+    gtfs_feeds_to_build: list[str]
+
+
+def summarize_plan(
+    plans: list[DayPlan], feeds_to_build: list[str], states_found: int
+) -> BackfillPlanSummary:
     """Counts of a plan and the requests it is expected to make (for `dry_run`)."""
     ingest = sum(1 for p in plans if p.action == "ingest")
-    return {
-        "days": len(plans),
-        "ingest": ingest,
-        "unchanged": sum(1 for p in plans if p.action == "unchanged"),
-        "not_in_index": sum(1 for p in plans if p.action == "not_in_index"),
-        "expected_requests": {
+    return BackfillPlanSummary(
+        dry_run=True,
+        days=len(plans),
+        ingest=ingest,
+        unchanged=sum(1 for p in plans if p.action == "unchanged"),
+        not_in_index=sum(1 for p in plans if p.action == "not_in_index"),
+        expected_requests={
             "lamp_index": 1,
             "gtfs_archive_index": 1,
             # per ingested day: the daily parquet; once per feed not cached yet: its GTFS zip
             "lamp_parquet_downloads": ingest,
-            "gtfs_zip_downloads": feeds_to_build,
+            "gtfs_zip_downloads": len(feeds_to_build),
             # one LIST per 1,000 stored states, then a GET of each
             "s3_state_reads": states_found // 1000 + 1 + states_found,
             # estimate: ~270 stop files a day, each a HEAD (skip-unchanged) + a PUT if changed
             "s3_stop_file_requests_max": ingest * 2 * STOPS_PER_DAY_ESTIMATE,
         },
+        ranges=plan_ranges(plans),
+        gtfs_feeds_to_build=feeds_to_build,
+    )
+
+
+def plan_markdown(summary: BackfillPlanSummary) -> str:
+    """The plan as the markdown of the dry run's artifact."""
+    lines = [
+        f"| {r['start']} | {r['end']} | {r['days']} | {r['action']} |" for r in summary["ranges"]
+    ]
+    requests = "\n".join(f"- {k}: {v}" for k, v in summary["expected_requests"].items())
+    return (
+        "| from | to | days | action |\n|---|---|---|---|\n"
+        + "\n".join(lines)
+        + f"\n\nExpected requests:\n{requests}\n\nGTFS feeds to build: "
+        + (", ".join(summary["gtfs_feeds_to_build"]) or "none")
+    )
+
+
+class BackfillSummary(TypedDict):
+    """What a backfill did: days planned, skipped, and the outcome of each day run."""
+
+    days: int
+    skipped_unchanged: int
+    not_in_index: int
+    runs: dict[str, int]
+    failed_days: list[str]
+
+
+DayStatus = Literal["ingested", "unchanged", "not_published"]
+DAY_MESSAGES: dict[str, str] = {
+    "unchanged": "source file unchanged since the last ingest (same index last_modified)",
+    "not_published": "today's LAMP file is not published yet (404): nothing to do",
+    "ingested": "ingested",
+}
+
+
+class DaySummary(TypedDict, total=False):
+    """What one day run did (the flow's return value and its artifact)."""
+
+    status: Required[DayStatus]
+    message: Required[str]
+    service_date: Required[str]
+    source_url: Required[str]
+    output: Required[str]
+    last_modified: str | None
+    gtfs_feed: str
+    gtfs_cache: str
+    source_rows: int
+    rows_kept: int
+    rows_dropped: dict[str, int]
+    event_candidates: int
+    events_written: int
+    events_dropped: dict[str, int]
+    stops: int
+    stops_written: int
+    stops_unchanged: int
+    state: str
+    processing_seconds: dict[str, float]
+    seconds: Required[dict[str, float]]
+
+
+def day_summary(day: date, status: DayStatus, **details: Any) -> DaySummary:
+    """The summary of a day run (`details`: the keys of `DaySummary` that the run has)."""
+    unknown = set(details) - set(DaySummary.__annotations__)
+    if unknown:
+        raise KeyError(f"not fields of a day summary: {sorted(unknown)}")
+    summary: dict[str, Any] = {
+        "status": status,
+        "message": DAY_MESSAGES[status],
+        "service_date": day.isoformat(),
+        **details,
     }
+    return summary  # type: ignore[return-value]
+
+
+def summary_rows(summary: DaySummary) -> list[dict[str, Any]]:
+    """The summary as `item | value` rows (nested maps flattened as `key.subkey`)."""
+    rows: list[dict[str, Any]] = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            rows.extend({"item": f"{key}.{k}", "value": v} for k, v in value.items())
+        else:
+            rows.append({"item": key, "value": value})
+    return rows
 
 
 def plan_ranges(plans: list[DayPlan]) -> list[dict[str, Any]]:

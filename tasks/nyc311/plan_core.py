@@ -96,6 +96,14 @@ class Plan:
             low = "the beginning"
         return f"{low} to {timestamp_text(self.window_end)}"
 
+    def start_label(self) -> str:
+        """Where new records start, to the minute (`2024-02-29T22:44`), for the run's name."""
+        if self.cursor is not None:
+            return self.cursor.created_date[:16]
+        if self.window_start is not None:
+            return self.window_start.isoformat(timespec="minutes")
+        return "the beginning"
+
 
 def midnight(moment: datetime) -> datetime:
     """The start of `moment`'s day."""

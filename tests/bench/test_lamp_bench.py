@@ -8,7 +8,7 @@ and ours and `bench/lamp_rowwise.py` must write identical stop files from it.
 from __future__ import annotations
 
 from bench import lamp as bench_lamp
-from tasks.lamp import transform_gtfs
+from tasks.transit import gtfs_core
 
 
 def test_synthetic_day_is_deterministic_and_exercises_every_filter() -> None:
@@ -16,7 +16,7 @@ def test_synthetic_day_is_deterministic_and_exercises_every_filter() -> None:
     again, same_schedule = bench_lamp.generate_day(rows=3_000, seed=11)
     assert parquet == again
     assert schedule.equals(same_schedule)
-    report = bench_lamp.process_once(parquet, transform_gtfs.to_parquet(schedule))
+    report = bench_lamp.process_once(parquet, gtfs_core.to_parquet(schedule))
     assert report["rows"] >= 3_000
     assert report["stops"] > 200
     # commuter rail and non-revenue rows are there to be dropped; every event lands in a file
@@ -34,11 +34,11 @@ def test_gtfs_zip_gives_back_the_compact_schedule() -> None:
     _, schedule = bench_lamp.generate_day(rows=3_000, seed=11)
     zip_bytes = bench_lamp.gtfs_zip(schedule)
     assert zip_bytes == bench_lamp.gtfs_zip(schedule)
-    compact = transform_gtfs.compact_feed(zip_bytes, bench_lamp._FEED)
+    compact = gtfs_core.compact_feed(zip_bytes, bench_lamp._FEED)
     assert compact.replace_schema_metadata(None).equals(schedule.replace_schema_metadata(None))
     day = bench_lamp.DAY
-    assert transform_gtfs.active_services(compact, day) == {"WKD"}
-    assert transform_gtfs.active_services(schedule, day) == {"WKD"}
+    assert gtfs_core.active_services(compact, day) == {"WKD"}
+    assert gtfs_core.active_services(schedule, day) == {"WKD"}
 
 
 def test_ours_and_the_rowwise_implementation_write_identical_stop_files() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tasks.common import aws, s3
+from tasks.common.errors import ConflictError
 
 BUCKET = "test-bucket"
 
@@ -76,3 +77,49 @@ def test_kms_put_asks_for_the_key(bucket: str, monkeypatch: pytest.MonkeyPatch) 
 
 def aws_module() -> Any:  # the fixture named `aws` shadows the module inside tests that use it
     return aws
+
+
+def test_head_and_list_describe_objects_without_quotes(bucket: str) -> None:
+    assert s3.head(bucket, "nope") is None
+    for i in range(3):
+        s3.put_bytes(bucket, f"p/{i}.csv", f"{i}\n".encode(), content_type=s3.CSV)
+    s3.put_bytes(bucket, "other/x.csv", b"x\n", content_type=s3.CSV)
+    info = s3.head(bucket, "p/1.csv")
+    assert info is not None
+    assert (info.etag, info.size, info.uri) == (s3.md5_hex(b"1\n"), 2, f"s3://{bucket}/p/1.csv")
+    assert info.metadata["content-md5-hex"] == s3.md5_hex(b"1\n")
+    listed = list(s3.list_objects(bucket, "p/"))
+    assert [o.key for o in listed] == ["p/0.csv", "p/1.csv", "p/2.csv"]
+    assert [o.etag for o in listed] == [s3.md5_hex(f"{i}\n".encode()) for i in range(3)]
+
+
+def test_list_pages_through_more_than_a_thousand_objects(bucket: str) -> None:
+    items = [(f"many/{i:05d}", b"") for i in range(1_005)]
+    s3.put_many(bucket, items, content_type=s3.CSV)
+    assert sum(1 for _ in s3.list_objects(bucket, "many/")) == 1_005
+
+
+def test_conditional_puts_raise_one_conflict_error(bucket: str) -> None:
+    assert s3.put_bytes(bucket, "state.json", b"1", content_type=s3.JSON, if_none_match=True)
+    with pytest.raises(ConflictError, match="changed since it was read"):
+        s3.put_bytes(bucket, "state.json", b"2", content_type=s3.JSON, if_none_match=True)
+    body, etag = s3.get_with_etag(bucket, "state.json") or (b"", "")
+    assert (body, etag) == (b"1", s3.md5_hex(b"1"))
+    s3.put_bytes(bucket, "state.json", b"2", content_type=s3.JSON, if_match=etag)
+    with pytest.raises(ConflictError):  # the version we read is gone
+        s3.put_bytes(bucket, "state.json", b"3", content_type=s3.JSON, if_match=etag)
+    assert s3.get_bytes(bucket, "state.json") == b"2"
+
+
+def test_a_pinned_read_of_a_replaced_version_is_a_conflict(bucket: str) -> None:
+    s3.put_bytes(bucket, "k", b"v1", content_type=s3.CSV)
+    old = s3.md5_hex(b"v1")
+    chunks = s3.open_stream(bucket, "k", if_match=old)
+    assert chunks is not None
+    assert b"".join(chunks) == b"v1"
+    s3.put_bytes(bucket, "k", b"v2", content_type=s3.CSV)
+    with pytest.raises(ConflictError, match="no longer version"):
+        s3.open_stream(bucket, "k", if_match=old)
+    with pytest.raises(ConflictError):
+        s3.get_with_etag(bucket, "k", if_match=old)
+    assert s3.open_stream(bucket, "absent") is None

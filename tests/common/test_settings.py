@@ -20,14 +20,14 @@ def test_env_fills_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIPELINES_ENV", "prod")
     s = Settings()
     assert s.csv_metadata_table == "data-ingestion-pipeline-file-metadata-prod"
-    assert s.telemetry_table == "fleet-telemetry-events-prod"
+    assert s.csv_bucket == "data-ingestion-pipeline-prod"
 
 
 def test_seed_variable_names_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DYNAMODB_TABLE_NAME", "trips-x")
+    monkeypatch.setenv("DYNAMODB_TABLE", "metadata-x")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     s = Settings()
-    assert s.trips_table == "trips-x"
+    assert s.csv_metadata_table == "metadata-x"
     assert s.aws_endpoint_url == "http://127.0.0.1:1"
 
 

@@ -11,7 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from flows.csv_profile import profile_csv_upload, sweep_uploads
 from tasks.common import s3
-from tasks.csv_profile import storage
+from tasks.csv_profile import storage_io
 from tests.csv_profile import expected
 from tests.csv_profile.conftest import SAMPLES, CsvStore
 
@@ -73,8 +73,8 @@ def test_reprocessing_the_same_version_gives_identical_bytes_and_item(
     # Pretend the first run was long ago: a rerun must keep that processing time.
     first = json.loads(csv_store.summary_bytes("clean.csv") or b"")
     first["processed_timestamp"] = "2000-01-01T00:00:00Z"
-    storage.write_summary.fn(csv_store.bucket, "processed/clean_summary.json", first)
-    storage.write_metadata_item.fn(csv_store.table, first)
+    storage_io.write_summary.fn(csv_store.bucket, "processed/clean_summary.json", first)
+    storage_io.write_metadata_item.fn(csv_store.table, first)
     before = (csv_store.summary_bytes("clean.csv"), csv_store.item("clean.csv"))
 
     profile_csv_upload(key="uploads/clean.csv")
@@ -113,7 +113,9 @@ def test_an_unreachable_table_fails_the_run_and_writes_nothing(
 ) -> None:
     from tasks.common import aws
 
-    monkeypatch.setattr(storage, "existing_record", storage.existing_record.with_options(retries=0))
+    monkeypatch.setattr(
+        storage_io, "existing_record", storage_io.existing_record.with_options(retries=0)
+    )
     aws.dynamodb().delete_table(TableName=csv_store.table)
     csv_store.upload("clean.csv", (SAMPLES / "clean.csv").read_bytes())
     state = profile_csv_upload(key="uploads/clean.csv", return_state=True)
@@ -131,14 +133,14 @@ def test_a_crash_between_summary_and_item_is_repaired_by_the_retry(
     def unreachable(table: str, summary: dict[str, Any]) -> bool:
         raise ConnectionError("dynamodb: connection refused")
 
-    working = storage.write_metadata_item
+    working = storage_io.write_metadata_item
     csv_store.upload("clean.csv", (SAMPLES / "clean.csv").read_bytes())
-    monkeypatch.setattr(storage, "write_metadata_item", unreachable)
+    monkeypatch.setattr(storage_io, "write_metadata_item", unreachable)
     state = profile_csv_upload(key="uploads/clean.csv", return_state=True)
     assert state.is_failed()
     assert csv_store.summary_bytes("clean.csv") is not None  # summary first, then the item
     assert csv_store.item("clean.csv") is None
-    monkeypatch.setattr(storage, "write_metadata_item", working)
+    monkeypatch.setattr(storage_io, "write_metadata_item", working)
     assert profile_csv_upload(key="uploads/clean.csv")["status"] == "success"  # the retry
     item = csv_store.item("clean.csv")
     assert item is not None

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tasks.csv_profile.local import file_chunks
+from tasks.csv_profile.local_io import file_chunks
 from tasks.csv_profile.profile_core import (
     CsvFormatError,
-    ProfileOptions,
     profile_chunks,
     profile_or_error,
 )
-from tasks.csv_profile.synthetic import write_csv
+from tasks.csv_profile.synthetic_io import write_csv
+from tests.csv_profile.options import options
 
-SMALL_BLOCKS = ProfileOptions(block_bytes=1 << 16)
+SMALL_BLOCKS = options(block_bytes=1 << 16)
 
 
 def csv_bytes(header: str, values: list[str]) -> list[bytes]:
@@ -47,7 +47,7 @@ def test_the_profile_does_not_depend_on_block_or_chunk_sizes(tmp_path: Path) -> 
     path = tmp_path / "big.csv"
     injected = write_csv(path, 60_000, seed=7, bad_rate=0.01)
     small = profile_chunks(file_chunks(path, size=4096), SMALL_BLOCKS)
-    large = profile_chunks(file_chunks(path), ProfileOptions(block_bytes=8 << 20))
+    large = profile_chunks(file_chunks(path), options(block_bytes=8 << 20))
     assert small == large
     by_name = {c.name: c for c in small.columns}
     assert small.row_count == injected.rows == 60_000
@@ -82,7 +82,7 @@ def test_an_error_profile_keeps_what_was_detected_before_the_error() -> None:
 
 
 def test_a_stray_quote_inside_an_unquoted_field_is_just_text() -> None:
-    profile = profile_chunks([b'item,size\ntv,55" screen\nlamp,small\n'])
+    profile = profile_chunks([b'item,size\ntv,55" screen\nlamp,small\n'], options())
     assert profile.row_count == 2
     assert profile.columns[1].invalid_examples == ()
 
@@ -96,7 +96,7 @@ def test_a_stray_quote_inside_an_unquoted_field_is_just_text() -> None:
     ],
 )
 def test_files_without_a_readable_header_are_errors(data: bytes, message: str) -> None:
-    profile = profile_or_error([data])
+    profile = profile_or_error([data], options())
     assert profile.error is not None
     assert profile.error.startswith(message)
 
@@ -111,7 +111,7 @@ def test_a_network_failure_while_streaming_is_not_mistaken_for_a_bad_file() -> N
 
 
 def test_header_only_file_has_columns_but_no_rows() -> None:
-    profile = profile_chunks([b"id,name"])  # no trailing newline either
+    profile = profile_chunks([b"id,name"], options())  # no trailing newline either
     assert profile.row_count == 0
     assert [(c.name, c.type, c.non_missing) for c in profile.columns] == [
         ("id", "string", 0),

@@ -13,6 +13,7 @@ from tasks.csv_profile.values_core import (
     DistinctSketch,
     hash_strings,
 )
+from tests.csv_profile.options import options
 
 MIXED = [
     "1", "-2", "+3", " 42 ",  # ints (trimmed)
@@ -26,12 +27,15 @@ MIXED = [
 ]  # fmt: skip
 
 
+NULL_TOKENS = options().null_tokens
+
+
 def classes(c: ColumnCounts) -> dict[str, int]:
     return {"rows": c.rows, "missing": c.missing, **c.classes()}
 
 
 def profile(values: list[str], *blocks: int, rules: ColumnRules | None = None) -> ColumnCounts:
-    profiler = ColumnProfiler(rules or ColumnRules())
+    profiler = ColumnProfiler(rules or ColumnRules(null_tokens=NULL_TOKENS))
     array = pa.array(values, type=pa.string())
     start = 0
     for size in [*blocks, len(values)]:
@@ -128,7 +132,7 @@ def test_custom_null_tokens_replace_the_defaults() -> None:
 
 def test_decimal_commas_are_numbers_only_when_the_file_uses_them() -> None:
     assert profile(["3,50", "1,2"]).floats == 0
-    c = profile(["3,50", "1,2"], rules=ColumnRules(decimal_comma=True))
+    c = profile(["3,50", "1,2"], rules=ColumnRules(null_tokens=NULL_TOKENS, decimal_comma=True))
     assert c.floats == 2
     assert column_stats("float", c) == {"min": 1.2, "max": 3.5, "avg": 2.35, "count": 2}
 

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-import flows
-from deployments import cli
+from deployments import cli, registry
 
 
 def test_param_values_parse_as_json_or_text() -> None:
@@ -32,7 +31,7 @@ def test_help_lists_every_pipeline_and_its_parameters(capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     for command in ("demo", "local-stack", "run", "list"):
         assert command in out
-    for ref in flows.FLOWS:
+    for _pipeline, ref in registry.all_flows():
         assert ref.name in out
         for name in ref.load().parameters.properties:
             assert f"--param {name}" in out

@@ -435,21 +435,23 @@ def test_table_keys_ttl_and_gsi(template: Template) -> None:
 
 
 # Name-bearing resource -> (name property, settings field holding the code's default name).
+# logical id → (name property, the settings field naming it, or the name itself for resources
+# of pipelines that are not built yet and so have no setting)
 _NAMES = {
     "LampBucket": ("BucketName", "lamp_bucket"),
     "GtfsBucket": ("BucketName", "gtfs_bucket"),
-    "TelemetryRawBucket": ("BucketName", "telemetry_raw_bucket"),
-    "TelemetryArchiveBucket": ("BucketName", "telemetry_archive_bucket"),
-    "KpiBucket": ("BucketName", "kpi_bucket"),
+    "TelemetryRawBucket": ("BucketName", "=fleet-telemetry-raw-{env}"),
+    "TelemetryArchiveBucket": ("BucketName", "=fleet-telemetry-archive-{env}"),
+    "KpiBucket": ("BucketName", "=trip-kpis-{env}"),
     "Nyc311RawBucket": ("BucketName", "nyc311_raw_bucket"),
     "Nyc311ProcessedBucket": ("BucketName", "nyc311_processed_bucket"),
     "CsvBucket": ("BucketName", "csv_bucket"),
-    "TelemetryTable": ("TableName", "telemetry_table"),
-    "TripsTable": ("TableName", "trips_table"),
+    "TelemetryTable": ("TableName", "=fleet-telemetry-events-{env}"),
+    "TripsTable": ("TableName", "=completed-trips-{env}"),
     "CsvMetadataTable": ("TableName", "csv_metadata_table"),
-    "TelemetryHighQueue": ("QueueName", "telemetry_high_queue"),
-    "TelemetryLowQueue": ("QueueName", "telemetry_low_queue"),
-    "TelemetryDlq": ("QueueName", "telemetry_dlq"),
+    "TelemetryHighQueue": ("QueueName", "=fleet-telemetry-high-{env}"),
+    "TelemetryLowQueue": ("QueueName", "=fleet-telemetry-low-{env}"),
+    "TelemetryDlq": ("QueueName", "=fleet-telemetry-dlq-{env}"),
 }
 
 
@@ -472,7 +474,8 @@ def test_default_names_match_the_settings(template: Template) -> None:
         if res["Type"] in ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SQS::Queue")
     }
     for logical_id, (prop, field) in _NAMES.items():
-        expected = str(Settings.model_fields[field].default).replace("{env}", "${Environment}")
+        default = field[1:] if field.startswith("=") else Settings.model_fields[field].default
+        expected = str(default).replace("{env}", "${Environment}")
         actual = _default_name(template, _props(template, logical_id)[prop])
         assert actual == expected, logical_id
 
@@ -547,12 +550,13 @@ def test_moto_creates_the_stack(
     env = parameters.get("Environment", "dev")
     monkeypatch.setenv("PIPELINES_ENV", env)
     settings = get_settings()
+    # resources of pipelines not built yet are named as the template defaults them
     buckets = {
         settings.lamp_bucket,
         settings.gtfs_bucket,
-        settings.telemetry_raw_bucket,
-        settings.telemetry_archive_bucket,
-        settings.kpi_bucket,
+        f"fleet-telemetry-raw-{env}",
+        f"fleet-telemetry-archive-{env}",
+        f"trip-kpis-{env}",
         settings.nyc311_raw_bucket,
         settings.nyc311_processed_bucket,
         parameters.get("CsvBucketName", settings.csv_bucket),
@@ -562,21 +566,23 @@ def test_moto_creates_the_stack(
     assert outputs["CsvBucketName"] == parameters.get("CsvBucketName", settings.csv_bucket)
 
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
-    tables = {settings.telemetry_table, settings.trips_table, settings.csv_metadata_table}
+    trips_table = f"completed-trips-{env}"
+    tables = {f"fleet-telemetry-events-{env}", trips_table, settings.csv_metadata_table}
     assert set(dynamodb.list_tables()["TableNames"]) == tables
-    trips = dynamodb.describe_table(TableName=settings.trips_table)["Table"]
+    trips = dynamodb.describe_table(TableName=trips_table)["Table"]
     assert [g["IndexName"] for g in trips.get("GlobalSecondaryIndexes", [])] == [
         "pickup_date-index"
     ]
 
     sqs = session.client("sqs", endpoint_url=endpoint)
-    for queue in (settings.telemetry_high_queue, settings.telemetry_low_queue):
+    dlq = f"fleet-telemetry-dlq-{env}"
+    for queue in (f"fleet-telemetry-high-{env}", f"fleet-telemetry-low-{env}"):
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
         redrive = json.loads(attributes["Attributes"]["RedrivePolicy"])
         assert redrive["maxReceiveCount"] == 3
-        assert redrive["deadLetterTargetArn"].endswith(f":{settings.telemetry_dlq}")
-    sqs.get_queue_url(QueueName=settings.telemetry_dlq)
+        assert redrive["deadLetterTargetArn"].endswith(f":{dlq}")
+    sqs.get_queue_url(QueueName=dlq)
 
     assert outputs["ClusterName"] == f"prefect-pipelines-{env}"
     assert outputs["LogGroupName"] == f"/prefect-pipelines/{env}"

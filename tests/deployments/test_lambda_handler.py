@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from deployments import lambda_handler
-from deployments.lambda_handler import ROUTES, S3Object, S3Route, handler, s3_objects
+from deployments import lambda_handler, registry
+from deployments.lambda_handler import S3Object, handler, s3_objects
+from deployments.registry import S3Route
 from tests.conftest import SAMPLE_DATA
 
 CLEAN = (SAMPLE_DATA / "csv_profile" / "clean.csv").read_bytes()
@@ -102,17 +103,19 @@ def test_routes_match_bucket_prefix_and_suffix() -> None:
     class Settings:
         csv_bucket = "data"
 
-    assert route.matches(S3Object("data", "uploads/a/b.csv"), Settings())
-    assert not route.matches(S3Object("data", "processed/a.csv"), Settings())
-    assert not route.matches(S3Object("data", "uploads/a.txt"), Settings())
-    assert not route.matches(S3Object("other", "uploads/a.csv"), Settings())
-    assert route.parameters(S3Object("data", "uploads/a.csv", "e")) == {
+    assert route.matches("data", "uploads/a/b.csv", Settings())
+    assert route.matches("data", "uploads/a/B.CSV", Settings())  # suffixes match in any case
+    assert not route.matches("data", "processed/a.csv", Settings())
+    assert not route.matches("data", "uploads/a.txt", Settings())
+    assert not route.matches("other", "uploads/a.csv", Settings())
+    assert route.parameters("data", "uploads/a.csv", "e") == {
         "key": "uploads/a.csv",
         "bucket": "data",
         "etag": "e",
     }
-    assert [r.flow for r in ROUTES] == ["csv-profile"]
-    assert dict(ROUTES[0].env) == {"PIPELINES_CSV_BLOCK_BYTES": "1048576"}
+    routes = registry.routes()
+    assert [r.flow for r in routes] == ["csv-profile"]
+    assert dict(routes[0].env) == {"PIPELINES_CSV_BLOCK_BYTES": "1048576"}
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -175,11 +178,13 @@ def test_a_failed_flow_run_fails_the_invocation_so_lambda_retries(
 ) -> None:
     from tasks.common import aws
     from tasks.common.settings import get_settings
-    from tasks.csv_profile import storage
+    from tasks.csv_profile import storage_io
 
     settings = get_settings()
     monkeypatch.setattr(lambda_handler, "_flush_logs", lambda: None)
-    monkeypatch.setattr(storage, "existing_record", storage.existing_record.with_options(retries=0))
+    monkeypatch.setattr(
+        storage_io, "existing_record", storage_io.existing_record.with_options(retries=0)
+    )
     aws.dynamodb().delete_table(TableName=settings.csv_metadata_table)
     etag = aws.s3().put_object(Bucket=settings.csv_bucket, Key="uploads/a.csv", Body=CLEAN)["ETag"]
     with pytest.raises(

@@ -8,7 +8,7 @@ import io
 import pyarrow.parquet as pq
 import requests
 
-from deployments import sample_server
+from deployments.pipelines.lamp import SAMPLE_LAST_MODIFIED
 
 
 def test_lamp_index_lists_the_bundled_day_with_a_fixed_last_modified(sample_sources: str) -> None:
@@ -18,7 +18,7 @@ def test_lamp_index_lists_the_bundled_day_with_a_fixed_last_modified(sample_sour
     rows = list(csv.DictReader(io.StringIO(text)))
     assert text.splitlines()[0] == "size_bytes,last_modified,service_date,file_url"
     assert [r["service_date"] for r in rows] == ["2024-02-07"]
-    assert rows[0]["last_modified"] == sample_server.SAMPLE_LAST_MODIFIED
+    assert rows[0]["last_modified"] == SAMPLE_LAST_MODIFIED
     parquet = requests.get(rows[0]["file_url"], timeout=5)
     assert parquet.status_code == 200
     assert int(rows[0]["size_bytes"]) == len(parquet.content)

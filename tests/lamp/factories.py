@@ -10,12 +10,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.lamp import transform
-from tasks.lamp.transform import EASTERN
+from tasks.common.time_core import EASTERN
+from tasks.lamp import events_core
 
 DAY = date(2024, 2, 7)
 
-LAMP_TYPES: dict[str, pa.DataType] = {f.name: f.type for f in transform.LAMP_SOURCE_SCHEMA}
+LAMP_TYPES: dict[str, pa.DataType] = {f.name: f.type for f in events_core.LAMP_SOURCE_SCHEMA}
 
 
 def at(hhmmss: str, day: date = DAY) -> int:
@@ -77,11 +77,13 @@ def seconds(hhmmss: str) -> int:
     return h * 3600 + m * 60 + s
 
 
-def events_for(rows: list[dict[str, Any]], schedule: pa.Table, day: date = DAY) -> transform.Events:
+def events_for(
+    rows: list[dict[str, Any]], schedule: pa.Table, day: date = DAY
+) -> events_core.Events:
     """Run reading, row preparation and event building on `rows`."""
-    table = transform.read_lamp_parquet(lamp_parquet(rows))
-    prepared = transform.prepare_rows(table, day)
-    return transform.build_events(prepared, transform.prepare_schedule(schedule), day)
+    table = events_core.read_lamp_parquet(lamp_parquet(rows))
+    prepared = events_core.prepare_rows(table, day)
+    return events_core.build_events(prepared, events_core.prepare_schedule(schedule), day)
 
 
 def gtfs_zip(files: dict[str, str]) -> bytes:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
+from tasks.common.time_core import EASTERN
 from tasks.lamp import plan_core
 from tasks.lamp.plan_core import DayPlan, IndexEntry
+from tasks.transit.service_core import service_date_at
 
-EASTERN = ZoneInfo("America/New_York")
 ROOT = Path(__file__).resolve().parents[2]
 
 INDEX = """size_bytes,last_modified,service_date,file_url
@@ -33,13 +33,13 @@ INDEX = """size_bytes,last_modified,service_date,file_url
 )
 def test_service_date_rolls_over_at_3am_eastern(local: str, service_date: date) -> None:
     instant = datetime.fromisoformat(local).replace(tzinfo=EASTERN)
-    assert plan_core.service_date_at(instant) == service_date
-    assert plan_core.service_date_at(instant.astimezone(UTC)) == service_date
+    assert service_date_at(instant) == service_date
+    assert service_date_at(instant.astimezone(UTC)) == service_date
 
 
 def test_service_date_needs_an_aware_instant() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        plan_core.service_date_at(datetime(2024, 2, 8, 12))
+        service_date_at(datetime(2024, 2, 8, 12))
 
 
 def test_today_and_yesterday_come_from_the_scheduled_time_unless_a_date_is_given() -> None:
@@ -120,7 +120,7 @@ def test_plan_is_summarised_as_ranges_and_expected_requests() -> None:
         {"start": "2024-02-04", "end": "2024-02-04", "action": "ingest", "days": 1},
         {"start": "2024-02-05", "end": "2024-02-06", "action": "not_in_index", "days": 2},
     ]
-    summary = plan_core.summarize_plan(plans, feeds_to_build=1, states_found=1)
+    summary = plan_core.summarize_plan(plans, feeds_to_build=["feed"], states_found=1)
     assert (summary["days"], summary["ingest"], summary["unchanged"], summary["not_in_index"]) == (
         6,
         3,
@@ -160,7 +160,7 @@ def test_today_schedule_runs_every_half_hour_from_6_to_2_30_eastern() -> None:
     assert local[0] == "06:00"
     assert local[35:] == ["23:30", "00:00", "00:30", "01:00", "01:30", "02:00", "02:30"]
     # every run of the window ingests the service date that began that morning
-    assert {plan_core.service_date_at(r) for r in runs} == {date(2024, 2, 7)}
+    assert {service_date_at(r) for r in runs} == {date(2024, 2, 7)}
     assert asyncio.run(schedule.get_dates(n=1, start=runs[-1] + timedelta(minutes=1)))[
         0
     ].astimezone(EASTERN) == datetime(2024, 2, 8, 6, 0, tzinfo=EASTERN)

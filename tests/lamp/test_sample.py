@@ -20,8 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import lamp_rowwise
-from tasks.lamp import process
-from tasks.lamp.transform import EASTERN, OUTPUT_COLUMNS, SUBWAY_ROUTES
+from tasks.common.time_core import EASTERN
+from tasks.lamp import day_core
+from tasks.lamp.events_core import OUTPUT_COLUMNS
+from tasks.transit.service_core import SUBWAY_ROUTES
 from tests.conftest import SAMPLE_DATA
 
 DAY = date(2024, 2, 7)
@@ -33,8 +35,8 @@ EVENT_TIME = re.compile(r"^2024-02-0[78] \d\d:\d\d:\d\d-05:00$")
 
 
 @cache
-def result() -> process.DayResult:
-    return process.process_local(PARQUET.read_bytes(), GTFS_ZIP.read_bytes(), DAY)
+def result() -> day_core.DayResult:
+    return day_core.process_local(PARQUET.read_bytes(), GTFS_ZIP.read_bytes(), DAY)
 
 
 def files() -> dict[str, bytes]:
@@ -118,7 +120,7 @@ def test_every_departure_belongs_to_the_stop_before_the_row_that_carried_it() ->
 
 
 def test_processing_twice_gives_the_same_bytes() -> None:
-    again = process.process_local(PARQUET.read_bytes(), GTFS_ZIP.read_bytes(), DAY)
+    again = day_core.process_local(PARQUET.read_bytes(), GTFS_ZIP.read_bytes(), DAY)
     assert {f.key: f.body for f in again.files} == {f.key: f.body for f in result().files}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tasks.nyc311.transform import SCHEMA
+from tasks.nyc311.records_core import SCHEMA
 
 DDL = Path(__file__).resolve().parents[2] / "deployments" / "athena" / "nyc311.sql"
 HIVE_TYPES = {"string": "string", "timestamp[ms]": "timestamp", "double": "double"}

@@ -1,0 +1,106 @@
+"""Task and flow-run conventions, in one place: retry presets, the retry rule, run names, tags.
+
+- **Presets.** `io_task` for anything that talks to S3, DynamoDB, SQS or an HTTP source: three
+  retries after 5, 30 and 120 s (±50 % jitter, so parallel tasks do not retry in lockstep), a
+  timeout, no result caching (every effectful task runs every time), and a retry condition that
+  never retries a permanent error (`tasks.common.errors.is_permanent`: 4xx other than 408/429,
+  malformed payloads, missing files or columns, schema errors). `compute_task` for pure work
+  wrapped as a task: no retries (same input, same error).
+- **Names.** A task is named `verb-object` in kebab case (`fetch-parquet`, `put-stop-files`); a
+  task run is named after its task and the object it works on (`fetch-parquet 2024-02-07`,
+  `page 3 (rows 4,001–6,000)`), through `run_name`. A flow run is named after its flow and what
+  the run is about (`csv-profile uploads/sales.csv`); `label_flow_run` renames it once the run
+  knows more (`nyc311 incremental from 2024-02-29T22:44`) and tags it with pipeline and mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+
+from tasks.common.errors import is_permanent
+from tasks.common.settings import get_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
+RETRY_JITTER = 0.5
+IO_TIMEOUT = 600.0  # seconds; a task that needs longer (a month merge, a scan) says so
+
+
+def retry_unless_permanent(_task: Task[Any, Any], _run: TaskRun, state: State[Any]) -> bool:
+    """Retry condition of every I/O task: retry transient failures only."""
+    exc = state.result(raise_on_failure=False)
+    return not (isinstance(exc, BaseException) and is_permanent(exc))
+
+
+def io_task(
+    name: str,
+    *,
+    run_name: str | Callable[[], str] | None = None,
+    retries: int = len(RETRY_DELAYS),
+    timeout: float = IO_TIMEOUT,
+    tags: Iterable[str] = (),
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Decorator: an effectful task with the project's retry preset (see module docstring)."""
+
+    scale = get_settings().task_retry_delay_scale
+    delays = [delay * scale for delay in RETRY_DELAYS[:retries]]
+
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        return task(
+            name=name,
+            task_run_name=run_name,
+            retries=retries,
+            retry_delay_seconds=delays or 0,
+            retry_jitter_factor=RETRY_JITTER,
+            retry_condition_fn=retry_unless_permanent,
+            timeout_seconds=timeout,
+            cache_policy=NO_CACHE,
+            tags=set(tags),
+        )(fn)
+
+    return decorate
+
+
+def compute_task(
+    name: str, *, run_name: str | Callable[[], str] | None = None, tags: Iterable[str] = ()
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Decorator: pure work as a task (no retries: the same input gives the same error)."""
+
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        return task(name=name, task_run_name=run_name, cache_policy=NO_CACHE, tags=set(tags))(fn)
+
+    return decorate
+
+
+def run_parameter(name: str, default: Any = None) -> Any:
+    """A parameter of the current task run or flow run (for run-name callables)."""
+    from prefect.runtime import flow_run, task_run
+
+    for params in (task_run.parameters, flow_run.parameters):
+        if params and name in params:
+            return params[name]
+    return default
+
+
+def label_flow_run(name: str | None = None, tags: Iterable[str] = ()) -> None:
+    """Rename the current flow run and add tags (no-op outside a flow run)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    run = context.flow_run
+    new_tags = sorted({*(run.tags or []), *tags})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run.id, name=name or run.name, tags=new_tags)
+    if name:
+        run.name = name
+    run.tags = new_tags
