@@ -58,7 +58,8 @@ class ProfileOptions:
 
 @dataclass(frozen=True)
 class RaggedRows:
-    """Data records whose field count differs from the header's (they are not profiled)."""
+    """Data records whose field count differs from the header's: counted in the row count,
+    left out of every per-column count."""
 
     count: int = 0
     too_many_fields: int = 0
@@ -93,7 +94,7 @@ class FileProfile:
     delimiter: str | None = None
     decimal_mark: str | None = None
     has_header: bool | None = None
-    row_count: int = 0
+    row_count: int = 0  # data records, ragged ones included (their fields are not profiled)
     columns: tuple[ColumnProfile, ...] = ()
     ragged: RaggedRows = field(default_factory=RaggedRows)
     blank_names: tuple[int, ...] = ()

@@ -614,19 +614,22 @@ def _flags(values: Column, members: tuple[str, ...]) -> np.ndarray:
     return _bools(pc.is_in(values, pa.array(members)))
 
 
-def _schedule_branches(route: Column, stop: Column, trip: np.ndarray) -> np.ndarray:
+def _schedule_branches(route: Column, stop: Column, trip: np.ndarray) -> pa.Array[Any]:
     """Branch of each scheduled stop time's trip: the route, except Red → Red-A/Red-B by the
     stops the trip visits (Red if it visits both or neither)."""
-    branch = np.asarray(route.to_numpy(zero_copy_only=False), dtype=object).copy()
-    red = branch == "Red"
-    if not red.any():
-        return branch
-    n_trips = int(trip.max()) + 1
-    on_a = np.bincount(trip, weights=_flags(stop, RED_ASHMONT_STOPS), minlength=n_trips) > 0
-    on_b = np.bincount(trip, weights=_flags(stop, RED_BRAINTREE_STOPS), minlength=n_trips) > 0
-    per_trip = np.where(on_a & ~on_b, "Red-A", np.where(on_b & ~on_a, "Red-B", "Red"))
-    branch[red] = per_trip.astype(object)[trip[red]]
-    return branch
+    names, codes = _encode(route)
+    routes = names.to_pylist()
+    values = [*routes, "Red-A", "Red-B"]
+    red = codes == (routes.index("Red") if "Red" in routes else -2)
+    if red.any():
+        n_trips = int(trip.max()) + 1
+        on_a = np.bincount(trip, weights=_flags(stop, RED_ASHMONT_STOPS), minlength=n_trips) > 0
+        on_b = np.bincount(trip, weights=_flags(stop, RED_BRAINTREE_STOPS), minlength=n_trips) > 0
+        a, b = len(values) - 2, len(values) - 1
+        codes = codes.copy()
+        codes[red] = np.where(on_a & ~on_b, a, np.where(on_b & ~on_a, b, codes[red][0]))[trip[red]]
+    taken: pa.Array[Any] = pa.array(values, pa.string()).take(pa.array(codes, mask=codes < 0))
+    return taken
 
 
 def prepare_schedule(stop_times: pa.Table) -> Schedule:
@@ -662,7 +665,7 @@ def prepare_schedule(stop_times: pa.Table) -> Schedule:
         "arrival_s": pa.array(arrival),
         "scheduled_tt": pa.array(arrival - start_of),
         "prev_stop_id": prev_stop.cast(pa.string()),
-        "branch_route_id": pa.array(branch, pa.string()),
+        "branch_route_id": branch,
     }
     return Schedule(pa.table(columns))
 
@@ -1056,6 +1059,8 @@ def _packed_order(keys: list[Any]) -> np.ndarray:
     bits = 0
     for make in keys:
         key = make()
+        if len(key) == 0:
+            return np.zeros(0, dtype=np.int64)
         low = int(key.min())
         width = _bits(int(key.max()) - low)
         if current is None or bits + width > 62:
@@ -1071,7 +1076,20 @@ def _packed_order(keys: list[Any]) -> np.ndarray:
         words.append(current)
     if len(words) == 1:
         return np.argsort(words[0], kind="stable")
-    return np.lexsort(tuple(reversed(words)))
+    # the primary word decides almost every pair: sort it alone (an unstable sort is faster),
+    # then order the few runs of equal primary values by the remaining words
+    primary = words[0]
+    order = np.argsort(primary, kind="quicksort")
+    ranked = primary[order]
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] = ranked[1:] == ranked[:-1]
+    tied[:-1] |= tied[1:]
+    if tied.any():
+        at = np.flatnonzero(tied)
+        members = order[at]
+        inner = np.lexsort(tuple(w[members] for w in reversed(words)))
+        order[at] = members[inner]
+    return order
 
 
 def _output_order(

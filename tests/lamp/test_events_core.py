@@ -631,3 +631,16 @@ def test_packed_lexsort_equals_numpy_lexsort() -> None:
 )
 def test_gtfs_day_starts_at_noon_minus_twelve_hours(day: date, start: str) -> None:
     assert service_core.service_day_start(day) == int(datetime.fromisoformat(start).timestamp())
+
+
+def test_the_event_sort_equals_numpy_lexsort_with_ties_in_the_first_word() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        n = int(rng.integers(0, 300))
+        # wide keys force several words; few distinct values force ties in the first one
+        keys = [rng.integers(0, int(rng.integers(1, 4)), n) for _ in range(3)]
+        keys += [rng.integers(0, 1 << 40, n), np.arange(n)]
+        expected = np.lexsort(tuple(reversed(keys)))
+        assert events_core._packed_order([lambda k=k: k for k in keys]).tolist() == (
+            expected.tolist()
+        )
