@@ -931,6 +931,46 @@ def smooth_headways(
 # --- events ---------------------------------------------------------------------------------
 
 
+class _Gather:
+    """Rows `src` of a column (null where `mask`), taken one chunk at a time.
+
+    A file's columns come in one chunk per Parquet row group, and Arrow's take on a column of
+    several chunks joins them first: the whole column, on every call. Taking from each chunk
+    the rows it holds, then putting them back in `src` order, costs the batch, not the day.
+    """
+
+    def __init__(self, src: np.ndarray, mask: np.ndarray | None = None) -> None:
+        self.src, self.mask = src, mask
+        self._plans: dict[tuple[int, ...], tuple[list[tuple[int, Any]], Any]] = {}
+
+    def take(self, column: Column) -> Any:
+        chunks: list[Any] = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        if len(chunks) == 1:
+            return chunks[0].take(pa.array(self.src, pa.int64(), mask=self.mask))
+        lengths = tuple(len(c) for c in chunks)
+        if lengths not in self._plans:
+            self._plans[lengths] = self._plan(lengths)
+        parts, back = self._plans[lengths]
+        pieces = [chunks[c].take(index) for c, index in parts]
+        if not pieces:
+            return pa.array([], chunks[0].type) if chunks else pa.array([])
+        return pa.concat_arrays(pieces).take(back)
+
+    def _plan(self, lengths: tuple[int, ...]) -> tuple[list[tuple[int, Any]], Any]:
+        starts = np.r_[0, np.cumsum(lengths)]
+        chunk = np.searchsorted(starts, self.src, side="right") - 1
+        order = np.argsort(chunk, kind="stable")
+        bounds = np.searchsorted(chunk[order], np.arange(len(lengths) + 1))
+        parts = []
+        for c in range(len(lengths)):
+            sel = order[bounds[c] : bounds[c + 1]]
+            if len(sel):
+                mask = None if self.mask is None else self.mask[sel]
+                parts.append((c, pa.array(self.src[sel] - starts[c], pa.int64(), mask=mask)))
+        back = pa.array(np.argsort(order, kind="stable"), pa.int64())
+        return parts, back
+
+
 @dataclass(frozen=True)
 class Events:
     """The day's events, in output order: grouped by stop (lexical), each stop's events by
@@ -976,20 +1016,20 @@ class Events:
         source = rows.source
         src = rows.index[self.row[start:end]]
         origin = self.origin[start:end]
-        at = pa.array(src, pa.int64())
-        own = pa.array(src, pa.int64(), mask=origin) if origin.any() else at
+        at = _Gather(src)
+        own = _Gather(src, origin) if origin.any() else at
         columns: dict[str, Any] = {}
         for name in ROW_VALUES:
             if name == "stop_id":
                 columns[name] = self.stops.take(pa.array(self.stop[start:end]))
             elif name == "direction_id":
-                columns[name] = pc.cast(source["direction_id"].take(at), pa.int8())
+                columns[name] = pc.cast(at.take(source["direction_id"]), pa.int8())
             elif name == "scheduled_headway":  # smoothed per event
                 columns[name] = _int_or_null(self.scheduled_headway[start:end])
             elif name in TRIP_VALUES:
-                columns[name] = source[name].take(at)
+                columns[name] = at.take(source[name])
             else:  # a value of the stop's own row: empty on an origin departure
-                columns[name] = source[SOURCE_NAMES.get(name, name)].take(own)
+                columns[name] = own.take(source[SOURCE_NAMES.get(name, name)])
         columns["event_type"] = pa.array(EVENT_TYPES, pa.string()).take(
             pa.array(self.kind[start:end])
         )

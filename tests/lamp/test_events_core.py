@@ -644,3 +644,23 @@ def test_the_event_sort_equals_numpy_lexsort_with_ties_in_the_first_word() -> No
         assert events_core._packed_order([lambda k=k: k for k in keys]).tolist() == (
             expected.tolist()
         )
+
+
+def test_rows_are_taken_from_a_file_of_several_row_groups_in_event_order() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        lengths = rng.integers(0, 50, int(rng.integers(1, 5)))
+        n = int(lengths.sum())
+        if n == 0:
+            continue
+        values = [f"s{i}" if i % 7 else None for i in range(n)]
+        whole = pa.array(values).dictionary_encode()
+        starts = np.r_[0, np.cumsum(lengths)]
+        chunked = pa.chunked_array(
+            [whole.slice(int(starts[i]), int(lengths[i])) for i in range(len(lengths))],
+            whole.type,
+        )
+        src = rng.integers(0, n, int(rng.integers(1, 40)))
+        mask = rng.random(len(src)) < 0.3
+        taken = events_core._Gather(src, mask).take(chunked).cast(pa.string()).to_pylist()
+        assert taken == [None if m else values[i] for i, m in zip(src, mask, strict=True)]
