@@ -13,19 +13,13 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import yaml
 
 from tasks.common.settings import Settings, get_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "deployments" / "infra" / "template.yaml"
-
-Template = dict[str, Any]
+from tests.deployments.cfn import TEMPLATE, Template, load_template
 
 # Actions that AWS authorises only with `Resource: "*"` (the service defines no resource type
 # for them), so a statement made only of these may use "*". Everything else must name ARNs.
@@ -49,37 +43,6 @@ STAR_RESOURCE_ALLOWLIST = frozenset(
 # Resource types whose policy documents are identity policies (what a principal may do).
 _IDENTITY_POLICY_TYPES = ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group")
 _STANDALONE_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
-
-
-# --- template loading ------------------------------------------------------------------------
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short-form tags into their long-form dicts."""
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        assert isinstance(node, yaml.MappingNode)
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
-def load_template(path: Path = TEMPLATE) -> Template:
-    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 @pytest.fixture(scope="module")
