@@ -78,11 +78,11 @@ class CallRecorder:
             client.meta.events.register("after-call.*.*", recorder._after)
             return client
 
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        setattr(botocore.session.Session, "create_client", create_client)  # noqa: B010
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        botocore.session.Session.create_client = self._original  # type: ignore[method-assign]
+        setattr(botocore.session.Session, "create_client", self._original)  # noqa: B010
 
     def _before(
         self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
@@ -346,7 +346,7 @@ class RolePolicy:
             yield policy["PolicyName"], policy["PolicyDocument"]
         for arn in _listify(props.get("ManagedPolicyArns")):
             ref = arn.get("Ref") if isinstance(arn, dict) else None
-            if ref in resources:
+            if isinstance(ref, str) and ref in resources:
                 yield ref, resources[ref]["Properties"]["PolicyDocument"]
         for name, res in resources.items():
             if res["Type"] not in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
