@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     http_backoff_jitter: float = Field(
         0.5, ge=0, description="Random seconds (0..jitter) added to each backoff sleep."
     )
+    http_download_deadline: float = Field(
+        900.0,
+        gt=0,
+        description="Seconds one response may take from request to last byte (a trickling "
+        "source fails then).",
+    )
+    http_max_download_bytes: int = Field(
+        4 << 30, ge=1, description="Largest response body accepted, in bytes."
+    )
 
     # --- Prefect tasks ---------------------------------------------------------------------
     task_retry_delay_scale: float = Field(

@@ -85,16 +85,26 @@ def select_feed(archived_feeds: str, day: date) -> FeedRef:
     raise GtfsFeedError(f"no GTFS feed in archived_feeds.txt covers {day.isoformat()}")
 
 
-def parse_gtfs_times(values: Column) -> np.ndarray:
-    """`H:MM:SS` / `HH:MM:SS` (hours may exceed 24) → seconds as float (NaN where empty)."""
+def parse_gtfs_times(values: Column, where: str = "GTFS time column") -> np.ndarray:
+    """`H:MM:SS` / `HH:MM:SS` (hours may exceed 24) → seconds as float (NaN where empty).
+
+    A value that is not three `:`-separated integers raises `GtfsFeedError` naming `where`
+    (file and column), the first bad value and its row.
+    """
     text = pc.utf8_trim_whitespace(values)
-    parts = pc.split_pattern(text, ":")
-    lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
-    valid = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False)) & (lengths == 3)
+    blank = np.asarray(pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False))
+    shaped = pc.match_substring_regex(text, r"^\d+:\d{1,2}:\d{1,2}$")
+    bad = ~blank & ~np.asarray(pc.fill_null(shaped, False).to_numpy(zero_copy_only=False))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise GtfsFeedError(
+            f"{where}: {text[row].as_py()!r} at data row {row + 1} is not a time (HH:MM:SS)"
+        )
     out = np.full(len(text), np.nan)
+    valid = ~blank
     if valid.any():
-        good = pc.filter(parts, pa.array(valid))
-        flat = pc.cast(pc.list_flatten(good), pa.int64()).to_numpy().reshape(-1, 3)
+        parts = pc.split_pattern(pc.filter(text, pa.array(valid)), ":")
+        flat = pc.cast(pc.list_flatten(parts), pa.int64()).to_numpy().reshape(-1, 3)
         out[valid] = flat[:, 0] * 3600 + flat[:, 1] * 60 + flat[:, 2]
     return out
 
@@ -167,8 +177,8 @@ def compact_feed(zip_bytes: bytes, feed: FeedRef) -> pa.Table:
             zf, "calendar_dates.txt", ["service_id", "date", "exception_type"], False
         )
 
-    arrival = parse_gtfs_times(stop_times["arrival_time"])
-    departure = parse_gtfs_times(stop_times["departure_time"])
+    arrival = parse_gtfs_times(stop_times["arrival_time"], "GTFS stop_times.txt arrival_time")
+    departure = parse_gtfs_times(stop_times["departure_time"], "GTFS stop_times.txt departure_time")
     seconds = np.where(np.isnan(arrival), departure, arrival)
     known = ~np.isnan(seconds)
     st = pd.DataFrame(

@@ -191,6 +191,23 @@ def test_a_server_error_fails_after_retries_with_url_and_status(
     assert keys(get_settings().lamp_bucket) == []
 
 
+def test_a_gtfs_zip_without_stop_times_fails_once_naming_the_file(
+    sources: Sources, buckets: Any
+) -> None:
+    import io
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("trips.txt", "route_id,service_id,trip_id,direction_id\n")
+    sources.replies["/gtfs/subset.zip"] = (200, archive.getvalue())
+    state = ingest(service_date=DAY)
+    assert state.is_failed()
+    assert "GTFS zip lacks stop_times.txt" in str(state.message)
+    assert sources.requests_to("/gtfs/subset.zip") == 1  # permanent: downloaded once
+    assert keys(get_settings().lamp_bucket) == []
+
+
 def test_a_corrupt_parquet_fails_clearly_and_writes_nothing(sources: Sources, buckets: Any) -> None:
     sources.replies[parquet_path(DAY)] = (200, b"PAR1 this is not parquet")
     state = ingest(service_date=DAY)

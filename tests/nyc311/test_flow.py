@@ -226,6 +226,15 @@ def test_400_with_an_error_code_fails_the_run_with_it(socrata: FakeSocrata) -> N
     assert _checkpoint() == before
 
 
+def test_an_html_page_instead_of_records_fails_at_once(socrata: FakeSocrata) -> None:
+    socrata.script.append(Response("<html>maintenance</html>", content_type="text/html"))
+    _start_incremental_after("2024-01-01T00:00:00.000")
+    state = _run()
+    assert state.is_failed()
+    assert "invalid-json: the body is not JSON" in state.message
+    assert len(socrata.requests) == 1  # a malformed payload is permanent: not retried
+
+
 @pytest.mark.parametrize("crashing", ["merge_partition", "write_checkpoint"])
 def test_a_crash_after_the_raw_write_then_a_rerun_leaves_no_duplicates(
     socrata: FakeSocrata, monkeypatch: pytest.MonkeyPatch, crashing: str
