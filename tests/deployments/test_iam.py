@@ -29,6 +29,9 @@ DOCUMENTED_EXCEPTIONS: dict[str, str] = {
     # with the task's role; the pipeline code itself never calls CloudWatch Logs.
     "PipelineLogsPolicy/WriteProjectLogGroup logs:CreateLogStream": "runtime log shipping",
     "PipelineLogsPolicy/WriteProjectLogGroup logs:PutLogEvents": "runtime log shipping",
+    # Lambda itself sends an asynchronous event that failed every retry to the on-failure
+    # destination queue, with the function's role.
+    "LambdaFailureDestinationPolicy/SendFailedEvents sqs:SendMessage": "Lambda on-failure",
 }
 
 

@@ -353,7 +353,7 @@ def test_source_queues_redrive_to_dlq_after_three_receives(template: Template) -
     for name, res in queues.items():
         props = res["Properties"]
         assert props.get("SqsManagedSseEnabled") is True, name
-        if name in targets:
+        if name in targets | {"LambdaFailureQueue"}:  # where failures end: kept 14 days
             assert "RedrivePolicy" not in props
             assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
             continue
@@ -415,6 +415,7 @@ _NAMES = {
     "TelemetryHighQueue": ("QueueName", "=fleet-telemetry-high-{env}"),
     "TelemetryLowQueue": ("QueueName", "=fleet-telemetry-low-{env}"),
     "TelemetryDlq": ("QueueName", "=fleet-telemetry-dlq-{env}"),
+    "LambdaFailureQueue": ("QueueName", "=prefect-pipelines-lambda-failures-{env}"),
 }
 
 
@@ -424,6 +425,8 @@ def _default_name(template: Mapping[str, Any], expression: Any) -> str:
         default = template["Parameters"][expression["Ref"]]["Default"]
         assert default, f"parameter {expression['Ref']} needs a non-empty default"
         return str(default)
+    if isinstance(expression, dict) and "Fn::Sub" in expression:  # a fixed name per environment
+        return str(expression["Fn::Sub"])
     condition, when_default, _ = expression["Fn::If"]
     parameter = template["Conditions"][condition]["Fn::Equals"][0]["Ref"]
     assert template["Parameters"][parameter]["Default"] == ""
