@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         "standard", description="botocore retry mode (`adaptive` adds client-side rate limiting)."
     )
     aws_max_attempts: int = Field(5, ge=1, description="botocore attempts per AWS call.")
+    aws_connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to open a connection to an AWS endpoint."
+    )
+    aws_read_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for an AWS response before a retry."
+    )
     aws_max_pool_connections: int = Field(
         32, ge=1, description="HTTP connections per AWS client (bounded upload pools share it)."
     )
