@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test lint typecheck pytest bench lock local-stack clean
+.PHONY: venv demo test lint typecheck pytest bench lock local-stack screenshots clean
 
 venv: $(STAMP)
 
@@ -28,6 +29,13 @@ test: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# PNGs of the Prefect UI after a demo run (docs/img), taken by Debian's headless Chromium.
+screenshots: venv
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian chromium (headless screenshots)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	$(BIN)/pipelines screenshots --out docs/img
 
 bench: venv
 	$(BIN)/python -m bench

@@ -153,6 +153,18 @@ def cmd_generate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from deployments import screenshots
+
+    try:
+        for path in screenshots.take(Path(args.out)):
+            print(f"saved {path}")
+    except screenshots.ScreenshotError as exc:
+        print(f"pipelines screenshots: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_ecs_pool(args: argparse.Namespace) -> int:
     from deployments import deploy
 
@@ -302,6 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
         "stale.",
     )
     gen.set_defaults(func=cmd_generate)
+
+    shots = sub.add_parser(
+        "screenshots",
+        help="run the demo and save PNGs of the Prefect UI (headless Chromium)",
+        description="Runs `pipelines demo --keep`, then headless Chromium saves the flow-runs "
+        "page and a LAMP run's report artifact as PNGs; `make screenshots` installs Chromium.",
+    )
+    shots.add_argument("--out", default="docs/img", help="directory of the PNGs")
+    shots.set_defaults(func=cmd_screenshots)
 
     lister = sub.add_parser("list", help="list pipelines and their parameters")
     lister.set_defaults(func=lambda _a: print(describe_flows()) or 0)

@@ -226,13 +226,19 @@ def prefect_server(port: int, home: Path, log_path: Path, timeout: float = 120.0
 
 
 def _create_zombie_automation(api: str) -> None:
-    """The automation that marks runs whose heartbeats stopped as Crashed (as in production)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    """The automation that marks runs whose heartbeats stopped as Crashed (as in production).
 
-    from deployments.deploy import ensure_zombie_automation
-
-    with temporary_settings({PREFECT_API_URL: api}):
-        ensure_zombie_automation()
+    In a child process: importing Prefect here would fix this process's Prefect settings
+    before the demo points them at the stack.
+    """
+    code = "from deployments.deploy import ensure_zombie_automation; ensure_zombie_automation()"
+    env = {**_without_prefect_api(os.environ), "PREFECT_API_URL": api}
+    env.setdefault("PREFECT_HOME", tempfile.gettempdir() + "/pipelines-prefect-client")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise LocalStackError(f"cannot create the zombie-run automation: {done.stderr[-2000:]}")
 
 
 def _without_prefect_api(environ: Mapping[str, str]) -> dict[str, str]:

@@ -86,7 +86,8 @@ def lamp_ingest_day(
     """
     now = datetime.now(UTC)
     day = plan_core.resolve_service_date(service_date, which, flow_run.scheduled_start_time)
-    label_flow_run(f"lamp {day}", ["lamp", "backfill" if skip_unchanged else which])
+    mode = "backfill" if skip_unchanged else (which if service_date is None else "day")
+    label_flow_run(f"lamp {day}", ["lamp", mode])
     stage = _Stages()
     if last_modified is None:
         entry = stage.run("fetch_index", fetch_index).get(day)
