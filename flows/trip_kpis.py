@@ -291,7 +291,8 @@ def _rebuild_report(
     tally = read.tally
     kept = [tally.days[d] for d in dates]
     skipped = {r: sum(t.skipped[r] for t in kept) for r in kpi_core.REASONS}
-    outside = sum(t.trips for d, t in tally.days.items() if d not in set(dates))
+    written_dates = set(dates)
+    outside = sum(t.trips for d, t in tally.days.items() if d not in written_dates)
     summary = RebuildSummary(
         segments=segments,
         range=f"{start or 'first'}..{end or 'last'}",
