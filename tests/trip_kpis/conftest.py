@@ -13,7 +13,7 @@ from tasks.common.settings import get_settings
 from tasks.trip_kpis import kpi_core
 from tasks.trip_kpis.sample_core import ANCHOR_TRIPS, sample_trips
 from tasks.trip_kpis.sample_io import load_trips
-from tests.deployments.test_infra import load_template
+from tests.deployments.cfn import load_template
 
 
 def create_trips_table(name: str) -> None:
