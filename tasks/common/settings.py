@@ -9,8 +9,9 @@ logged or passed as flow parameters.
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PIPELINES_"
@@ -155,6 +156,32 @@ class Settings(BaseSettings):
         ge=1 << 16,
         description="CSV bytes parsed per block: bounds memory; also the longest possible row.",
     )
+
+    # --- trip KPIs -------------------------------------------------------------------------
+    trips_table: str = Field(
+        "completed-trips-{env}",
+        description="DynamoDB table of completed trips (key trip_id, GSI pickup_date-index).",
+        validation_alias=AliasChoices("PIPELINES_TRIPS_TABLE", "DYNAMODB_TABLE_NAME"),
+    )
+    kpi_bucket: str = Field(
+        "trip-kpis-{env}",
+        description="Bucket of the daily KPI files (kpis/date=YYYY-MM-DD/kpi.json).",
+        validation_alias=AliasChoices("PIPELINES_KPI_BUCKET", "ATHENA_BUCKET_NAME"),
+    )
+    kpi_timezone: str = Field(
+        "UTC",
+        description="IANA time zone whose calendar date is a trip's pickup date; stated in "
+        "every KPI file. Producers write `pickup_date` in this zone: change both together.",
+    )
+
+    @field_validator("kpi_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. UTC)") from exc
+        return value
 
     @model_validator(mode="after")
     def _fill_env(self) -> Settings:

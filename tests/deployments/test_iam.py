@@ -111,7 +111,12 @@ def _without_action(template: Template, role: str, action: str) -> Template:
 
 @pytest.mark.parametrize(
     ("pipeline", "action"),
-    [("nyc311", "s3:PutObject"), ("lamp", "s3:GetObject"), ("csv_profile", "dynamodb:GetItem")],
+    [
+        ("nyc311", "s3:PutObject"),
+        ("lamp", "s3:GetObject"),
+        ("csv_profile", "dynamodb:GetItem"),
+        ("trip_kpis", "dynamodb:Query"),
+    ],
 )
 def test_removing_a_needed_action_from_a_role_fails_the_check(
     calls_by_role: dict[str, list[Request]], template: Template, pipeline: str, action: str

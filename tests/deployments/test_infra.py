@@ -385,13 +385,14 @@ def test_table_keys_ttl_and_gsi(template: Template) -> None:
     trips = _props(template, "TripsTable")
     assert trips["KeySchema"] == [{"AttributeName": "trip_id", "KeyType": "HASH"}]
     (gsi,) = [g for g in trips["GlobalSecondaryIndexes"] if g["IndexName"] == "pickup_date-index"]
-    assert gsi["KeySchema"] == [
-        {"AttributeName": "pickup_date", "KeyType": "HASH"},
-        {"AttributeName": "pickup_datetime", "KeyType": "RANGE"},
-    ]
-    assert gsi["Projection"] == {"ProjectionType": "ALL"}
+    # hash key only: a sort key would leave trips without pickup_datetime out of the index
+    assert gsi["KeySchema"] == [{"AttributeName": "pickup_date", "KeyType": "HASH"}]
+    assert gsi["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["pickup_datetime", "fare_amount", "estimated_fare_amount"],
+    }
     types = {a["AttributeName"]: a["AttributeType"] for a in trips["AttributeDefinitions"]}
-    assert types == {"trip_id": "S", "pickup_date": "S", "pickup_datetime": "S"}
+    assert types == {"trip_id": "S", "pickup_date": "S"}
 
     csv = _props(template, "CsvMetadataTable")
     assert csv["KeySchema"] == [{"AttributeName": "file_name", "KeyType": "HASH"}]
@@ -405,12 +406,12 @@ _NAMES = {
     "GtfsBucket": ("BucketName", "gtfs_bucket"),
     "TelemetryRawBucket": ("BucketName", "=fleet-telemetry-raw-{env}"),
     "TelemetryArchiveBucket": ("BucketName", "=fleet-telemetry-archive-{env}"),
-    "KpiBucket": ("BucketName", "=trip-kpis-{env}"),
+    "KpiBucket": ("BucketName", "kpi_bucket"),
     "Nyc311RawBucket": ("BucketName", "nyc311_raw_bucket"),
     "Nyc311ProcessedBucket": ("BucketName", "nyc311_processed_bucket"),
     "CsvBucket": ("BucketName", "csv_bucket"),
     "TelemetryTable": ("TableName", "=fleet-telemetry-events-{env}"),
-    "TripsTable": ("TableName", "=completed-trips-{env}"),
+    "TripsTable": ("TableName", "trips_table"),
     "CsvMetadataTable": ("TableName", "csv_metadata_table"),
     "TelemetryHighQueue": ("QueueName", "=fleet-telemetry-high-{env}"),
     "TelemetryLowQueue": ("QueueName", "=fleet-telemetry-low-{env}"),
@@ -522,7 +523,7 @@ def test_moto_creates_the_stack(
         settings.gtfs_bucket,
         f"fleet-telemetry-raw-{env}",
         f"fleet-telemetry-archive-{env}",
-        f"trip-kpis-{env}",
+        settings.kpi_bucket,
         settings.nyc311_raw_bucket,
         settings.nyc311_processed_bucket,
         parameters.get("CsvBucketName", settings.csv_bucket),
@@ -532,10 +533,9 @@ def test_moto_creates_the_stack(
     assert outputs["CsvBucketName"] == parameters.get("CsvBucketName", settings.csv_bucket)
 
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
-    trips_table = f"completed-trips-{env}"
-    tables = {f"fleet-telemetry-events-{env}", trips_table, settings.csv_metadata_table}
+    tables = {f"fleet-telemetry-events-{env}", settings.trips_table, settings.csv_metadata_table}
     assert set(dynamodb.list_tables()["TableNames"]) == tables
-    trips = dynamodb.describe_table(TableName=trips_table)["Table"]
+    trips = dynamodb.describe_table(TableName=settings.trips_table)["Table"]
     assert [g["IndexName"] for g in trips.get("GlobalSecondaryIndexes", [])] == [
         "pickup_date-index"
     ]
