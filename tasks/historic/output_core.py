@@ -19,12 +19,14 @@ same bytes on every run.
 from __future__ import annotations
 
 import gzip
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as _compute
+import pyarrow.csv as pacsv
 
 from tasks.common import keys_core
 from tasks.historic import parse_core
@@ -96,20 +98,30 @@ def group_labels(source: Source, table: pa.Table) -> pa.Array[Any]:
 
 
 def _lit(text: str) -> pa.Scalar[Any]:
-    return pa.scalar(text, pa.large_string())
+    return pa.scalar(text, pa.string())
 
 
-def _text(values: Any, quote: bool) -> pa.Array[Any]:
+def _as_text(values: Any) -> pa.Array[Any]:
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if not pa.types.is_string(arr.type):
-        arr = pc.cast(arr, pa.string())
-    if quote and len(arr):
-        distinct = pc.unique(arr)
-        if pc.any(pc.fill_null(pc.match_substring_regex(distinct, _NEEDS_QUOTES), False)).as_py():
-            flagged = pc.fill_null(pc.match_substring_regex(arr, _NEEDS_QUOTES), False)
-            quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
-            arr = pc.if_else(flagged, quoted, arr)
-    out: pa.Array[Any] = pc.cast(arr, pa.large_string())
+    out: pa.Array[Any] = arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
+    return out
+
+
+def _needs_quotes(values: pa.Array[Any]) -> bool:
+    """Whether any value holds `,`, `"` or a line break (tested on the distinct values: ids
+    repeat thousands of times)."""
+    if len(values) == 0:
+        return False
+    found = pc.any(pc.fill_null(pc.match_substring_regex(pc.unique(values), _NEEDS_QUOTES), False))
+    return bool(found.as_py())
+
+
+def _quoted(values: pa.Array[Any]) -> pa.Array[Any]:
+    flagged = pc.fill_null(pc.match_substring_regex(values, _NEEDS_QUOTES), False)
+    wrapped = pc.binary_join_element_wise(
+        _lit('"'), pc.replace_substring(values, '"', '""'), _lit('"'), _lit("")
+    )
+    out: pa.Array[Any] = pc.if_else(flagged, wrapped, values)
     return out
 
 
@@ -150,44 +162,65 @@ def render_month(source: Source, year: int, month: int, events: pa.Table) -> lis
     )
     take = pa.array(order, pa.int64())
     text: dict[str, pa.Array[Any]] = {
-        "service_date": pc.cast(parse_core.format_dates(day), pa.large_string()),
-        "event_time": pc.cast(parse_core.format_times(moment), pa.large_string()),
+        "service_date": parse_core.format_dates(day),
+        "event_time": parse_core.format_times(moment),
     }
     for name in columns:
         if name not in text:
-            text[name] = _text(events[name], quote=name in _STRINGS)
-    last = columns[-1]
-    text[last] = pc.binary_join_element_wise(
-        pc.fill_null(text[last], _lit("")), _lit(""), _lit("\n")
-    )
-    lines = pc.binary_join_element_wise(
-        *(text.pop(name) for name in columns),
-        _lit(","),
-        null_handling="replace",
-        null_replacement="",
-    ).take(take)
-    n = len(lines)
-    offsets = np.frombuffer(
-        lines.buffers()[1], dtype=np.int64, count=n + 1, offset=lines.offset * 8
-    )
-    data = memoryview(lines.buffers()[2] or b"")
-    header = (",".join(columns) + "\n").encode()
-    sorted_groups = groups.take(take)
-    encoded = pc.dictionary_encode(sorted_groups)
+            text[name] = _as_text(events[name])
+    quote = [n for n in _STRINGS if n in text and _needs_quotes(text[n])]
+    table = pa.table({name: text[name] for name in columns}).take(take)
+    encoded = pc.dictionary_encode(groups.take(take))
     codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    ends = np.r_[starts[1:], n]
+    ends = np.r_[starts[1:], len(codes)]
     names = encoded.dictionary.to_pylist()
-    files = []
-    for s, e in zip(starts, ends, strict=True):
-        group = str(names[codes[s]])
-        body = header + bytes(data[offsets[s] : offsets[e]])
-        files.append(
-            MonthFile(
-                group=group,
-                key=object_key(source, group, year, month),
-                body=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
-                events=int(e - s),
-            )
+    if quote:  # rare (ids are plain): join the lines with Arrow kernels, quoting those values
+        bodies = _joined_bodies(table, quote, starts, ends)
+    else:  # Arrow's CSV writer, which never needs to quote here
+        header = (",".join(columns) + "\n").encode()
+        bodies = [header + _csv(table.slice(s, e - s)) for s, e in zip(starts, ends, strict=True)]
+    return [
+        MonthFile(
+            group=str(names[codes[s]]),
+            key=object_key(source, str(names[codes[s]]), year, month),
+            body=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
+            events=int(e - s),
         )
-    return files
+        for s, e, body in zip(starts, ends, bodies, strict=True)
+    ]
+
+
+def _joined_bodies(
+    table: pa.Table, quote: list[str], starts: np.ndarray, ends: np.ndarray
+) -> list[bytes]:
+    columns = [
+        _quoted(table[n].combine_chunks()) if n in quote else table[n].combine_chunks()
+        for n in table.column_names
+    ]
+    columns[-1] = pc.binary_join_element_wise(pc.fill_null(columns[-1], ""), "", "\n")
+    lines = pc.binary_join_element_wise(
+        *[pc.cast(c, pa.large_string()) for c in columns],
+        pa.scalar(",", pa.large_string()),
+        null_handling="replace",
+        null_replacement="",
+    )
+    offsets = np.frombuffer(
+        lines.buffers()[1], dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8
+    )
+    data = memoryview(lines.buffers()[2] or b"")
+    header = (",".join(table.column_names) + "\n").encode()
+    return [
+        header + bytes(data[offsets[s] : offsets[e]]) for s, e in zip(starts, ends, strict=True)
+    ]
+
+
+_WRITE = pacsv.WriteOptions(quoting_style="none", include_header=False)
+
+
+def _csv(table: pa.Table) -> bytes:
+    """CSV lines of text columns none of which needs quoting: Arrow writes them as they are,
+    nulls empty (the header is written by the caller: Arrow would quote its names)."""
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, _WRITE)
+    return sink.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -99,3 +100,14 @@ def test_bus_and_ferry_group_by_route_direction_and_stop() -> None:
     assert [f.group for f in ferry] == ["1|0|110", "Boat-F1|0|Boat-Long"]
     header = gzip.decompress(ferry[0].body).decode().splitlines()[0]
     assert header.endswith(",scheduled_headway,scheduled_tt,vehicle_consist")
+
+
+def test_both_ways_of_writing_lines_give_the_same_bytes() -> None:
+    # Arrow's CSV writer (no value needs quotes) and the joined lines (some do) agree
+    columns = {name: ["a", None, "7"] for name in output_core.BASE_COLUMNS}
+    text = pa.table({name: pa.array(v, pa.string()) for name, v in columns.items()})
+    header = (",".join(output_core.BASE_COLUMNS) + "\n").encode()
+    fast = header + output_core._csv(text)
+    (joined,) = output_core._joined_bodies(text, [], np.array([0]), np.array([3]))
+    assert joined == fast
+    assert fast.endswith(b"\n" + b",".join([b""] * 12) + b"\n" + b",".join([b"7"] * 12) + b"\n")
