@@ -173,8 +173,9 @@ def _day_feeds(
     for day in days:
         try:
             feeds[day] = gtfs_core.select_feed(text, day)
-        except gtfs_core.GtfsFeedError:
-            feeds[day] = "no_gtfs_feed"
+        except gtfs_core.GtfsFeedError as exc:  # no feed for the day, or an unreadable index
+            covered = str(exc).startswith("no GTFS feed")
+            feeds[day] = "no_gtfs_feed" if covered else "gtfs_index_unavailable"
     failures: dict[str, str] = {}
     unique = sorted({f for f in feeds.values() if isinstance(f, gtfs_core.FeedRef)}, key=str)
     for feed in unique:
