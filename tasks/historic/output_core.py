@@ -179,7 +179,8 @@ def render_month(source: Source, year: int, month: int, events: pa.Table) -> lis
         bodies = _joined_bodies(table, quote, starts, ends)
     else:  # Arrow's CSV writer, which never needs to quote here
         header = (",".join(columns) + "\n").encode()
-        bodies = [header + _csv(table.slice(s, e - s)) for s, e in zip(starts, ends, strict=True)]
+        spans = zip(starts.tolist(), ends.tolist(), strict=True)
+        bodies = [header + _csv(table.slice(s, e - s)) for s, e in spans]
     return [
         MonthFile(
             group=str(names[codes[s]]),
