@@ -6,9 +6,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test lint typecheck pytest bench lock local-stack screenshots clean
+.PHONY: venv tools demo test lint typecheck pytest bench lock local-stack screenshots clean
 
-venv: $(STAMP)
+venv: $(STAMP) tools
+
+# System tools the flows run: `7z` (Debian p7zip-full) unpacks the ArcGIS archives that use
+# Deflate64, which Python's zipfile cannot read (historic backfills). Installed with a
+# non-interactive apt-get when missing (sudo only when not root); elsewhere, install it by hand.
+tools:
+	@command -v 7z >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "7z is required: install p7zip (7-Zip)" >&2; exit 1; }; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "installing p7zip-full (7z) with apt-get"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	  && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends p7zip-full >/dev/null; }
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version'

@@ -30,6 +30,7 @@ REGISTERED: tuple[str, ...] = (
     "deployments.pipelines.csv_profile",
     "deployments.pipelines.nyc311",
     "deployments.pipelines.trip_kpis",
+    "deployments.pipelines.historic",
 )
 
 

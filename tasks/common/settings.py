@@ -106,6 +106,51 @@ class Settings(BaseSettings):
         description="MBTA GTFS archive index (archived_feeds.txt).",
     )
 
+    # --- historic backfills (ArcGIS rapid transit, bus, ferry) ----------------------------------
+    historic_arcgis_base_url: str = Field(
+        "https://www.arcgis.com/sharing/rest/content/items",
+        description="ArcGIS Online items: `{url}/{item_id}?f=json` (metadata, `modified`) and "
+        "`{url}/{item_id}/data` (the rapid transit and bus ZIPs).",
+    )
+    historic_arcgis_hub_url: str = Field(
+        "https://hub.arcgis.com",
+        description="ArcGIS Hub root of the ferry export (refresh, then CSV download).",
+    )
+    historic_gtfs_archive_index_url: str = Field(
+        "",
+        description="GTFS archive index of the backfills' enrichment; empty: the LAMP one "
+        "(`gtfs_archive_index_url`).",
+    )
+    historic_download_max_bytes: int = Field(
+        20 << 30,
+        ge=1,
+        description="Largest archive a backfill downloads, in bytes (checked while streaming).",
+    )
+    historic_download_deadline_seconds: float = Field(
+        3600.0, gt=0, description="Wall-clock limit of one archive download, retries excluded."
+    )
+    historic_unzip_command: str = Field(
+        "7z",
+        description="7-Zip executable for ZIP members Python cannot read (Deflate64); "
+        "`make venv` and the Dockerfile install it.",
+    )
+    historic_unzip_timeout_seconds: float = Field(
+        1800.0, gt=0, description="Limit for the unzip tool to extract one archive member."
+    )
+    historic_work_dir: str = Field(
+        "",
+        description="Directory for downloads and per-month spill files; empty = the temp dir.",
+    )
+    historic_ferry_export_wait_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How long to wait for ArcGIS Hub to refresh the ferry export before "
+        "downloading it anyway (with a warning).",
+    )
+    historic_ferry_export_poll_seconds: float = Field(
+        10.0, gt=0, description="Seconds between checks of the ferry export's refresh status."
+    )
+
     # --- NYC 311 ---------------------------------------------------------------------------
     nyc311_raw_bucket: str = Field("311-raw-data", description="Raw JSON per run.")
     nyc311_processed_bucket: str = Field(

@@ -71,6 +71,7 @@ ROLE_OUTPUT_OF_FLOW_FILE = {
     "flows/nyc311.py": "Nyc311RoleArn",
     "flows/csv_profile.py": "CsvProfileRoleArn",
     "flows/trip_kpis.py": "TripKpisRoleArn",
+    "flows/historic.py": "HistoricRoleArn",
 }
 
 

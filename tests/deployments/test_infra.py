@@ -552,7 +552,15 @@ def test_moto_creates_the_stack(
 
     assert outputs["ClusterName"] == f"prefect-pipelines-{env}"
     assert outputs["LogGroupName"] == f"/prefect-pipelines/{env}"
-    roles = ("Lamp", "Telemetry", "TripKpis", "Nyc311", "CsvProfile", "EcsTaskExecution")
+    roles = (
+        "Lamp",
+        "Historic",
+        "Telemetry",
+        "TripKpis",
+        "Nyc311",
+        "CsvProfile",
+        "EcsTaskExecution",
+    )
     for role in (*roles, "PrefectWorker"):
         assert outputs[f"{role}RoleArn"].startswith("arn:aws:iam::"), role
     has_lambda = "LambdaImageUri" in parameters

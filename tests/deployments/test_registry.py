@@ -35,6 +35,7 @@ def test_a_registered_pipeline_is_in_the_demo_plan(with_dummy: Pipeline) -> None
         "csv_profile",
         "nyc311",
         "trip_kpis",
+        "historic",
         "dummy",
     ]
 
