@@ -253,8 +253,10 @@ def _read_within_limits(
     deadline: float | None = None,
 ) -> Iterator[bytes]:
     """The body a receive at a time, within the byte limit and the wall-time deadline."""
-    limit = float(max_bytes or getattr(sess, "max_bytes", math.inf))
-    seconds = float(deadline or getattr(sess, "deadline", math.inf))
+    own_limit: float = getattr(sess, "max_bytes", math.inf)
+    own_deadline: float = getattr(sess, "deadline", math.inf)
+    limit = float(max_bytes) if max_bytes else own_limit
+    seconds = float(deadline) if deadline else own_deadline
     announced = response.headers.get("Content-Length", "")
     if announced.isdigit() and int(announced) > limit:
         raise DownloadTooLargeError(
