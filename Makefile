@@ -5,6 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# $(call ensure,COMMAND,DEBIAN PACKAGE): install the package with a non-interactive apt-get when
+# COMMAND is missing (sudo only when not root); without apt-get, say what to install.
+define ensure
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "$(1) is required: install $(2)" >&2; exit 1; }; \
+	  echo "installing $(2) ($(1)) with apt-get"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }
+endef
 
 .PHONY: venv tools demo test lint typecheck pytest bench lock local-stack screenshots clean
 
@@ -14,12 +23,7 @@ venv: $(STAMP) tools
 # Deflate64, which Python's zipfile cannot read (historic backfills). Installed with a
 # non-interactive apt-get when missing (sudo only when not root); elsewhere, install it by hand.
 tools:
-	@command -v 7z >/dev/null 2>&1 || { \
-	  command -v apt-get >/dev/null 2>&1 || { echo "7z is required: install p7zip (7-Zip)" >&2; exit 1; }; \
-	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  echo "installing p7zip-full (7z) with apt-get"; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-	  && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends p7zip-full >/dev/null; }
+	$(call ensure,7z,p7zip-full)
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version'
@@ -43,9 +47,7 @@ test: venv
 
 # PNGs of the Prefect UI after a demo run (docs/img), taken by Debian's headless Chromium.
 screenshots: venv
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian chromium (headless screenshots)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	$(call ensure,chromium,chromium)
 	$(BIN)/pipelines screenshots --out docs/img
 
 bench: venv

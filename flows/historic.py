@@ -3,10 +3,10 @@
 `historic_backfill` plans (items, months, markers) and fans out one `historic_year` run per
 ArcGIS item: locally as subflows (a bounded number at once), on ECS as runs of the
 `historic-year` deployment (`run_deployment`, throttled by that deployment's concurrency
-limit). A year run downloads its archive once, spills it per month, and processes its months
-as tasks (a bounded number at once); each month writes its files, then its marker, so a rerun
-skips it until the ArcGIS item changes. A month that fails leaves no marker: the next run does
-that month alone.
+limit, then watched to the end). A year run downloads its archive once, spills it per month,
+and processes its months as tasks (a bounded number at once); each month writes its files,
+then its marker, so a rerun skips it until the ArcGIS item changes. A month that fails leaves
+no marker: the next run does that month alone.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from prefect import flow
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
 from prefect.logging import get_run_logger
@@ -29,7 +30,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.common.artifacts import Progress, publish_markdown, publish_summary
 from tasks.common.errors import is_permanent
-from tasks.common.runs import compute_task, label_flow_run
+from tasks.common.runs import await_flow_runs, compute_task, label_flow_run
 from tasks.common.settings import get_settings
 from tasks.common.time_core import EASTERN
 from tasks.historic import month_core, plan_core, sources_core
@@ -470,8 +471,9 @@ def _submit_years(
     deployment: str,
     progress: Progress,
 ) -> dict[str, dict[str, Any]]:
-    """One run of `deployment` per item, not awaited (timeout=0), idempotent per backfill run."""
-    outcomes: dict[str, dict[str, Any]] = {}
+    """One run of `deployment` per item (idempotent per backfill run), then watched until each
+    ends; the progress artifact counts the months of finished item runs."""
+    submitted: dict[UUID, Unit] = {}
     for unit in work:
         months = _todo(unit, plans)
         run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call returns a FlowRun
@@ -491,8 +493,19 @@ def _submit_years(
             ),
             tags=["historic", unit.item.source],
         )
-        outcomes[unit.item.label] = {"outcome": "submitted", "run": run.name}
+        submitted[run.id] = unit
+    outcomes: dict[str, dict[str, Any]] = {}
+
+    def finished(run_id: UUID, state: State[Any]) -> None:
+        unit = submitted[run_id]
+        ok = state.is_completed()
+        outcome = "completed" if ok else "failed"
+        outcomes[unit.item.label] = {"outcome": outcome, "run": str(run_id)}
+        if not ok:
+            outcomes[unit.item.label]["error"] = f"{state.name}: {state.message}"
         progress.advance(_todo_count(unit, plans))
+
+    await_flow_runs(list(submitted), finished)
     return outcomes
 
 

@@ -300,19 +300,23 @@ def test_routes_do_not_apply_to_rapid_transit() -> None:
 def test_on_ecs_the_backfill_submits_one_idempotent_run_per_item(
     sources: Sources, buckets: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
     import flows.historic
 
     calls: list[dict[str, Any]] = []
 
-    @dataclass
-    class FakeRun:
-        name: str
-
-    def fake_run_deployment(name: str, **kwargs: Any) -> FakeRun:
+    def run_deployment_elsewhere(name: str, **kwargs: Any) -> Any:
+        """What run_deployment(timeout=0) returns: a flow run a worker runs elsewhere (here
+        already Completed, as the backfill watches it end)."""
         calls.append({"name": name, **kwargs})
-        return FakeRun(f"run-{len(calls)}")
+        with get_client(sync_client=True) as client:
+            return client.create_flow_run(
+                flows.historic.historic_year, parameters=kwargs["parameters"], state=Completed()
+            )
 
-    monkeypatch.setattr(flows.historic, "run_deployment", fake_run_deployment)
+    monkeypatch.setattr(flows.historic, "run_deployment", run_deployment_elsewhere)
     state = backfill(
         source="bus",
         years=[2024],
@@ -321,7 +325,7 @@ def test_on_ecs_the_backfill_submits_one_idempotent_run_per_item(
         **BUS,
     )
     assert state.is_completed(), state.message
-    assert state.result()["runs"] == {"submitted": 1}
+    assert state.result()["runs"] == {"completed": 1}
     (call,) = calls
     assert call["name"] == "historic-year/historic-year"
     assert call["parameters"] == {
