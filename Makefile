@@ -4,10 +4,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# $(call ensure,COMMAND,DEBIAN PACKAGE): install the package with a non-interactive apt-get when
+# COMMAND is missing (sudo only when not root); without apt-get, say what to install.
+define ensure
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "$(1) is required: install $(2)" >&2; exit 1; }; \
+	  echo "installing $(2) ($(1)) with apt-get"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }
+endef
 
-.PHONY: venv demo test lint typecheck pytest bench lock local-stack clean
+.PHONY: venv tools demo test lint typecheck pytest bench lock local-stack screenshots clean
 
-venv: $(STAMP)
+venv: $(STAMP) tools
+
+# System tools the flows run: `7z` (Debian p7zip-full) unpacks the ArcGIS archives that use
+# Deflate64, which Python's zipfile cannot read (historic backfills). Installed with a
+# non-interactive apt-get when missing (sudo only when not root); elsewhere, install it by hand.
+tools:
+	$(call ensure,7z,p7zip-full)
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version'
@@ -28,6 +44,11 @@ test: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# PNGs of the Prefect UI after a demo run (docs/img), taken by Debian's headless Chromium.
+screenshots: venv
+	$(call ensure,chromium,chromium)
+	$(BIN)/pipelines screenshots --out docs/img
 
 bench: venv
 	$(BIN)/python -m bench

@@ -67,7 +67,7 @@ def is_permanent(exc: BaseException) -> bool:
     if isinstance(exc, ConflictError):
         return False
     if isinstance(exc, HttpSourceError):
-        return not http_status_is_transient(exc.status)
+        return exc.permanent
     if isinstance(exc, ClientError):
         return _client_error_is_permanent(exc)
     if isinstance(exc, BotoCoreError | requests.RequestException | TimeoutError):

@@ -4,7 +4,8 @@ Retries (in the session) cover 202 "still processing", 429 and 5xx, honouring `R
 other 4xx fails fast with Socrata's `errorCode` and `message`; a 200 whose body is not a JSON list
 of records is an error too. The app token comes from the settings (`PIPELINES_SOCRATA_APP_TOKEN` /
 `SOCRATA_APP_TOKEN`) or else from a Prefect Secret block; it is read inside the task, sent only as
-the `X-App-Token` header, and never logged, returned or passed as a parameter.
+the `X-App-Token` header, only over https (or to a loopback host) and never to another host on a
+redirect, and never logged, returned or passed as a parameter.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def fetch_page(
     with http.session(
         settings,
         retry_statuses=RETRY_STATUSES,
-        headers={"X-App-Token": token} if token else None,
+        secret_headers={"X-App-Token": token} if token else None,
     ) as sess:
         response = http.get(sess, url, params=page_params(where, limit), ok={200, *_CLIENT_ERRORS})
         if response.status_code != 200:

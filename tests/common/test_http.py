@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -103,3 +104,86 @@ def test_extra_headers_and_custom_retry_statuses(httpserver: HTTPServer, fast_ht
     httpserver.expect_ordered_request("/q", headers={"X-App-Token": "t"}).respond_with_data("[]")
     sess = http.session(retry_statuses={202, 429}, headers={"X-App-Token": "t"})
     assert http.get(sess, httpserver.url_for("/q")).text == "[]"
+
+
+def test_a_redirect_to_another_host_never_carries_the_secret(httpserver: HTTPServer) -> None:
+    other = HTTPServer(host="127.0.0.1", port=0)  # a second host: localhost vs 127.0.0.1
+    other.expect_request("/landing").respond_with_data("there")
+    other.start()
+    try:
+        httpserver.expect_request("/start").respond_with_data(
+            "", status=302, headers={"Location": other.url_for("/landing")}
+        )
+        httpserver.expect_request("/same-host").respond_with_data(
+            "", status=302, headers={"Location": "/here"}
+        )
+        httpserver.expect_request("/here").respond_with_data("here")
+        sess = http.session(secret_headers={"X-App-Token": "tok-secret"})
+        start = httpserver.url_for("/start").replace("127.0.0.1", "localhost")
+        assert http.get(sess, start).text == "there"
+        ((landing, _),) = other.log
+        assert "X-App-Token" not in landing.headers
+        assert http.get(sess, httpserver.url_for("/same-host")).text == "here"
+        here = [r for r, _ in httpserver.log if r.path == "/here"]
+        assert here[0].headers["X-App-Token"] == "tok-secret"  # same host keeps it
+    finally:
+        other.stop()
+
+
+def test_a_secret_is_never_sent_over_plain_http_to_a_remote_host() -> None:
+    sess = http.session(secret_headers={"X-App-Token": "tok-secret"})
+    with pytest.raises(http.InsecureSecretError, match=r"http://data\.example\.org: use https"):
+        sess.get("http://data.example.org/resource/x.json")
+    assert http.is_loopback("127.0.0.1")
+    assert http.is_loopback("::1")
+    assert http.is_loopback("localhost")
+    assert not http.is_loopback("10.0.0.1")
+
+
+def test_a_trickling_source_fails_within_the_download_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that sends one byte every 0.2 s never trips the read timeout."""
+    monkeypatch.setenv("PIPELINES_HTTP_DOWNLOAD_DEADLINE", "1.5")
+    monkeypatch.setenv("PIPELINES_HTTP_READ_TIMEOUT", "5")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/slow.parquet"
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            http.DownloadDeadlineError, match=r"past the 1\.5-second download deadline"
+        ):
+            http.get(http.session(), url)
+    finally:
+        stop.set()
+        server.close()
+    assert time.monotonic() - started < 4
+
+
+def test_a_response_larger_than_the_limit_is_refused(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPELINES_HTTP_MAX_DOWNLOAD_BYTES", "1000")
+    httpserver.expect_request("/big").respond_with_data(b"x" * 5000)
+    with pytest.raises(
+        http.DownloadTooLargeError, match="5,000 bytes announced, more than the 1,000"
+    ):
+        http.get(http.session(), httpserver.url_for("/big"))

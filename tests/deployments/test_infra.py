@@ -13,19 +13,13 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import yaml
 
 from tasks.common.settings import Settings, get_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "deployments" / "infra" / "template.yaml"
-
-Template = dict[str, Any]
+from tests.deployments.cfn import TEMPLATE, Template, load_template
 
 # Actions that AWS authorises only with `Resource: "*"` (the service defines no resource type
 # for them), so a statement made only of these may use "*". Everything else must name ARNs.
@@ -49,37 +43,6 @@ STAR_RESOURCE_ALLOWLIST = frozenset(
 # Resource types whose policy documents are identity policies (what a principal may do).
 _IDENTITY_POLICY_TYPES = ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group")
 _STANDALONE_POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
-
-
-# --- template loading ------------------------------------------------------------------------
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short-form tags into their long-form dicts."""
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        assert isinstance(node, yaml.MappingNode)
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
-def load_template(path: Path = TEMPLATE) -> Template:
-    loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +353,7 @@ def test_source_queues_redrive_to_dlq_after_three_receives(template: Template) -
     for name, res in queues.items():
         props = res["Properties"]
         assert props.get("SqsManagedSseEnabled") is True, name
-        if name in targets:
+        if name in targets | {"LambdaFailureQueue"}:  # where failures end: kept 14 days
             assert "RedrivePolicy" not in props
             assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
             continue
@@ -422,13 +385,14 @@ def test_table_keys_ttl_and_gsi(template: Template) -> None:
     trips = _props(template, "TripsTable")
     assert trips["KeySchema"] == [{"AttributeName": "trip_id", "KeyType": "HASH"}]
     (gsi,) = [g for g in trips["GlobalSecondaryIndexes"] if g["IndexName"] == "pickup_date-index"]
-    assert gsi["KeySchema"] == [
-        {"AttributeName": "pickup_date", "KeyType": "HASH"},
-        {"AttributeName": "pickup_datetime", "KeyType": "RANGE"},
-    ]
-    assert gsi["Projection"] == {"ProjectionType": "ALL"}
+    # hash key only: a sort key would leave trips without pickup_datetime out of the index
+    assert gsi["KeySchema"] == [{"AttributeName": "pickup_date", "KeyType": "HASH"}]
+    assert gsi["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["pickup_datetime", "fare_amount", "estimated_fare_amount"],
+    }
     types = {a["AttributeName"]: a["AttributeType"] for a in trips["AttributeDefinitions"]}
-    assert types == {"trip_id": "S", "pickup_date": "S", "pickup_datetime": "S"}
+    assert types == {"trip_id": "S", "pickup_date": "S"}
 
     csv = _props(template, "CsvMetadataTable")
     assert csv["KeySchema"] == [{"AttributeName": "file_name", "KeyType": "HASH"}]
@@ -442,16 +406,17 @@ _NAMES = {
     "GtfsBucket": ("BucketName", "gtfs_bucket"),
     "TelemetryRawBucket": ("BucketName", "=fleet-telemetry-raw-{env}"),
     "TelemetryArchiveBucket": ("BucketName", "=fleet-telemetry-archive-{env}"),
-    "KpiBucket": ("BucketName", "=trip-kpis-{env}"),
+    "KpiBucket": ("BucketName", "kpi_bucket"),
     "Nyc311RawBucket": ("BucketName", "nyc311_raw_bucket"),
     "Nyc311ProcessedBucket": ("BucketName", "nyc311_processed_bucket"),
     "CsvBucket": ("BucketName", "csv_bucket"),
     "TelemetryTable": ("TableName", "=fleet-telemetry-events-{env}"),
-    "TripsTable": ("TableName", "=completed-trips-{env}"),
+    "TripsTable": ("TableName", "trips_table"),
     "CsvMetadataTable": ("TableName", "csv_metadata_table"),
     "TelemetryHighQueue": ("QueueName", "=fleet-telemetry-high-{env}"),
     "TelemetryLowQueue": ("QueueName", "=fleet-telemetry-low-{env}"),
     "TelemetryDlq": ("QueueName", "=fleet-telemetry-dlq-{env}"),
+    "LambdaFailureQueue": ("QueueName", "=prefect-pipelines-lambda-failures-{env}"),
 }
 
 
@@ -461,6 +426,8 @@ def _default_name(template: Mapping[str, Any], expression: Any) -> str:
         default = template["Parameters"][expression["Ref"]]["Default"]
         assert default, f"parameter {expression['Ref']} needs a non-empty default"
         return str(default)
+    if isinstance(expression, dict) and "Fn::Sub" in expression:  # a fixed name per environment
+        return str(expression["Fn::Sub"])
     condition, when_default, _ = expression["Fn::If"]
     parameter = template["Conditions"][condition]["Fn::Equals"][0]["Ref"]
     assert template["Parameters"][parameter]["Default"] == ""
@@ -565,7 +532,7 @@ def test_moto_creates_the_stack(
         settings.gtfs_bucket,
         f"fleet-telemetry-raw-{env}",
         f"fleet-telemetry-archive-{env}",
-        f"trip-kpis-{env}",
+        settings.kpi_bucket,
         settings.nyc311_raw_bucket,
         settings.nyc311_processed_bucket,
         parameters.get("CsvBucketName", settings.csv_bucket),
@@ -575,10 +542,9 @@ def test_moto_creates_the_stack(
     assert outputs["CsvBucketName"] == parameters.get("CsvBucketName", settings.csv_bucket)
 
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
-    trips_table = f"completed-trips-{env}"
-    tables = {f"fleet-telemetry-events-{env}", trips_table, settings.csv_metadata_table}
+    tables = {f"fleet-telemetry-events-{env}", settings.trips_table, settings.csv_metadata_table}
     assert set(dynamodb.list_tables()["TableNames"]) == tables
-    trips = dynamodb.describe_table(TableName=trips_table)["Table"]
+    trips = dynamodb.describe_table(TableName=settings.trips_table)["Table"]
     assert [g["IndexName"] for g in trips.get("GlobalSecondaryIndexes", [])] == [
         "pickup_date-index"
     ]
@@ -595,7 +561,15 @@ def test_moto_creates_the_stack(
 
     assert outputs["ClusterName"] == f"prefect-pipelines-{env}"
     assert outputs["LogGroupName"] == f"/prefect-pipelines/{env}"
-    roles = ("Lamp", "Telemetry", "TripKpis", "Nyc311", "CsvProfile", "EcsTaskExecution")
+    roles = (
+        "Lamp",
+        "Historic",
+        "Telemetry",
+        "TripKpis",
+        "Nyc311",
+        "CsvProfile",
+        "EcsTaskExecution",
+    )
     for role in (*roles, "PrefectWorker"):
         assert outputs[f"{role}RoleArn"].startswith("arn:aws:iam::"), role
     has_lambda = "LambdaImageUri" in parameters

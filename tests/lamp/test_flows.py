@@ -209,6 +209,23 @@ def test_a_server_error_fails_after_retries_with_url_and_status(
     assert keys(get_settings().lamp_bucket) == []
 
 
+def test_a_gtfs_zip_without_stop_times_fails_once_naming_the_file(
+    sources: Sources, buckets: Any
+) -> None:
+    import io
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("trips.txt", "route_id,service_id,trip_id,direction_id\n")
+    sources.replies["/gtfs/subset.zip"] = (200, archive.getvalue())
+    state = ingest(service_date=DAY)
+    assert state.is_failed()
+    assert "GTFS zip lacks stop_times.txt" in str(state.message)
+    assert sources.requests_to("/gtfs/subset.zip") == 1  # permanent: downloaded once
+    assert keys(get_settings().lamp_bucket) == []
+
+
 def test_a_corrupt_parquet_fails_clearly_and_writes_nothing(sources: Sources, buckets: Any) -> None:
     sources.replies[parquet_path(DAY)] = (200, b"PAR1 this is not parquet")
     state = ingest(service_date=DAY)
@@ -266,26 +283,30 @@ def test_backfill_runs_each_changed_day_once_and_skips_unchanged_ones(
 def test_backfill_fans_out_one_idempotent_deployment_run_per_day(
     sources: Sources, buckets: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
     import flows.lamp
 
     calls: list[dict[str, Any]] = []
 
-    @dataclass
-    class FakeRun:
-        name: str
-
-    def fake_run_deployment(name: str, **kwargs: Any) -> FakeRun:
+    def run_deployment_elsewhere(name: str, **kwargs: Any) -> Any:
+        """What run_deployment(timeout=0) returns: a flow run that a worker runs elsewhere
+        (here: one already Completed, as the backfill watches it end)."""
         calls.append({"name": name, **kwargs})
-        return FakeRun(f"run-{len(calls)}")
+        with get_client(sync_client=True) as client:
+            return client.create_flow_run(
+                flows.lamp.lamp_ingest_day, parameters=kwargs["parameters"], state=Completed()
+            )
 
-    monkeypatch.setattr(flows.lamp, "run_deployment", fake_run_deployment)
+    monkeypatch.setattr(flows.lamp, "run_deployment", run_deployment_elsewhere)
     state = backfill(
         start=date(2024, 2, 7),
         end=date(2024, 2, 8),
         day_deployment="lamp-ingest-day/lamp-backfill-day",
     )
     assert state.is_completed(), state.message
-    assert state.result()["runs"] == {"submitted": 1}
+    assert state.result()["runs"] == {"completed": 1}
     (call,) = calls
     assert call["name"] == "lamp-ingest-day/lamp-backfill-day"
     assert call["parameters"] == {

@@ -7,7 +7,7 @@ then reads the processed Parquet back from S3 and counts unique_keys.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +29,7 @@ from .conftest import (
     processed_table,
 )
 
-END = datetime(2024, 6, 1)
+END = date(2024, 5, 31)  # inclusive: the window ends at 2024-06-01T00:00 New York
 pytestmark = pytest.mark.usefixtures("prefect_harness", "buckets", "no_heartbeat", "fast_http")
 
 
@@ -226,6 +226,15 @@ def test_400_with_an_error_code_fails_the_run_with_it(socrata: FakeSocrata) -> N
     assert _checkpoint() == before
 
 
+def test_an_html_page_instead_of_records_fails_at_once(socrata: FakeSocrata) -> None:
+    socrata.script.append(Response("<html>maintenance</html>", content_type="text/html"))
+    _start_incremental_after("2024-01-01T00:00:00.000")
+    state = _run()
+    assert state.is_failed()
+    assert "invalid-json: the body is not JSON" in state.message
+    assert len(socrata.requests) == 1  # a malformed payload is permanent: not retried
+
+
 @pytest.mark.parametrize("crashing", ["merge_partition", "write_checkpoint"])
 def test_a_crash_after_the_raw_write_then_a_rerun_leaves_no_duplicates(
     socrata: FakeSocrata, monkeypatch: pytest.MonkeyPatch, crashing: str
@@ -316,7 +325,7 @@ def test_a_backfill_window_keeps_its_own_checkpoint(socrata: FakeSocrata) -> Non
     _start_incremental_after("2024-05-01T00:00:00.000")
     summary = _summary(start=datetime(2024, 1, 10, 6), end=datetime(2024, 1, 10, 12))
     assert summary["mode"] == "backfill"
-    assert summary["records"] == 6
+    assert summary["records"] == 7  # 06:00 to 12:00, both ends included
     assert summary["checkpoint_uri"] == (
         "s3://311-processed-data/pipeline_state/backfills/20240110T060000-20240110T120000.json"
     )

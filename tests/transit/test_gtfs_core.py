@@ -76,10 +76,18 @@ def test_malformed_feed_dates_are_reported_with_their_line() -> None:
 
 
 def test_gtfs_times_may_pass_midnight_and_have_one_digit_hours() -> None:
-    values = pa.array(["25:01:02", "5:30:00", "", None, "07:00"])
+    values = pa.array(["25:01:02", "5:30:00", " 07:00:01 ", "", None])
     parsed = gtfs_core.parse_gtfs_times(values)
-    assert parsed[:2].tolist() == [90062.0, 19800.0]
-    assert np.isnan(parsed[2:]).all()
+    assert parsed[:3].tolist() == [90062.0, 19800.0, 25201.0]
+    assert np.isnan(parsed[3:]).all()
+
+
+@pytest.mark.parametrize("bad", ["07:00", "7:xx:00", "25:01:02:03"])
+def test_a_malformed_gtfs_time_names_the_file_column_value_and_row(bad: str) -> None:
+    values = pa.array(["05:00:00", "", bad])
+    where = "GTFS stop_times.txt arrival_time"
+    with pytest.raises(GtfsFeedError, match=rf"^{where}: '{bad}' at data row 3 is not a time"):
+        gtfs_core.parse_gtfs_times(values, where)
 
 
 def test_compact_feed_keeps_subway_stop_times_and_their_calendar() -> None:
