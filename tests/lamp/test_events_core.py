@@ -657,9 +657,9 @@ def test_rows_are_taken_from_a_file_of_several_row_groups_in_event_order() -> No
         whole = pa.array(values).dictionary_encode()
         starts = np.r_[0, np.cumsum(lengths)]
         chunked = pa.chunked_array(
-            [whole.slice(int(starts[i]), int(lengths[i])) for i in range(len(lengths))],
-            whole.type,
+            [whole.slice(int(starts[i]), int(lengths[i])) for i in range(len(lengths))]
         )
+        assert chunked.type == whole.type
         src = rng.integers(0, n, int(rng.integers(1, 40)))
         mask = rng.random(len(src)) < 0.3
         taken = events_core._Gather(src, mask).take(chunked).cast(pa.string()).to_pylist()
