@@ -9,8 +9,10 @@ Each engine runs in a fresh process (`bench.common.measure`: wall seconds inside
 peak RSS of the whole process including imports) and computes the same profile facts per column:
 missing (null tokens), values that parse as int / float / date, min/max/avg of the numbers.
 
-- ours: `profile_chunks` over 1 MiB chunks of the file (the same code path as an S3 body),
-  which also does type inference, examples, distinct counts, ragged rows, encoding checks;
+- ours: exactly what `pipelines profile-csv FILE` runs (`local_io.profile_file`: the file read
+  in 1 MiB chunks, as an S3 body is, its MD5 computed on the way, the summary document built
+  and serialised), which also does type inference, examples, distinct counts, ragged rows,
+  encoding checks and the unclosed-quote scan;
 - DuckDB: `read_csv(all_varchar=true)` + per column: null-token count, `try_cast` counts to
   BIGINT/DOUBLE/DATE, min/max/avg, approximate distinct (the same facts; the target's baseline);
 - DuckDB lean (reference only): numeric `try_cast` counts + min/max/avg, the peers' lighter query;
@@ -41,18 +43,23 @@ NULLS = ("", "NA", "N/A", "null", "NULL", "None", "nan", "NaN", "-")
 
 
 def run_ours(path: str) -> dict[str, Any]:
-    from tasks.csv_profile.local_io import file_chunks
+    """What `pipelines profile-csv FILE` does: `local_io.profile_file` (the streaming profile,
+    the file's MD5, the summary document) and the summary's JSON bytes."""
+    from tasks.csv_profile.local_io import profile_file
     from tasks.csv_profile.options_io import options_from_settings
-    from tasks.csv_profile.profile_core import profile_chunks
+    from tasks.csv_profile.summary_core import summary_json
 
-    profile = profile_chunks(file_chunks(Path(path)), options_from_settings())
-    cols = {c.name: c for c in profile.columns}
+    summary = profile_file(Path(path), options_from_settings())
+    text = summary_json(summary)
+    issues = summary["quality_issues"]
     return {
-        "rows": profile.row_count,
-        "amount_missing": cols["amount"].missing,
-        "age_invalid": cols["age"].invalid,
-        "date_invalid": cols["signup_date"].invalid,
-        "types": {c.name: c.type for c in profile.columns},
+        "rows": summary["row_count"],
+        "amount_missing": issues["missing_values"].get("amount", {}).get("count", 0),
+        "age_invalid": issues["invalid_values"].get("age", {}).get("count", 0),
+        "date_invalid": issues["invalid_values"].get("signup_date", {}).get("count", 0),
+        "types": summary["schema"],
+        "md5": summary["source"]["etag"],
+        "summary_bytes": len(text),
         "peak_mb": peak_rss_mb(),
     }
 

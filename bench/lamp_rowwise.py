@@ -6,7 +6,8 @@ vectorised code on the same parquet + GTFS zip and checks the outputs agree byte
 
 Written independently of the vectorised code (plain Python over `to_pylist()`, `zoneinfo` and
 `statistics`), so the two agree only if both follow the same rules. The choices the spec leaves
-open are the documented ones of docs/lamp.md: non-revenue trips dropped on every date; a DEP
+open are the documented ones of docs/lamp.md: non-revenue trips dropped before the cut-over
+date (spec step 4: 2023-11-30), kept from it on; a DEP
 carries the row of the stop it leaves; an origin DEP keeps trip/vehicle values only; ties in
 trip matching go to the earlier scheduled time, then the larger trip_id at equal times (the
 later trip_id when looking forward is the smaller one); medians and means round half to even.
@@ -122,12 +123,20 @@ def day_start(day: date) -> int:
     return int((noon_utc - timedelta(hours=12)).timestamp())
 
 
-def events(parquet: bytes, gtfs_zip: bytes, day: date) -> list[dict[str, Any]]:
+NON_REVENUE_CUTOVER = date(2023, 11, 30)
+
+
+def events(
+    parquet: bytes, gtfs_zip: bytes, day: date, non_revenue_cutover: date = NON_REVENUE_CUTOVER
+) -> list[dict[str, Any]]:
     """The day's events as dicts (output columns + epoch), before sorting."""
     stamp = day.year * 10000 + day.month * 100 + day.day
+    drop_non_revenue = day < non_revenue_cutover
     rows = []
     for i, r in enumerate(pq.read_table(io.BytesIO(parquet)).to_pylist()):
-        if r["route_id"] not in SUBWAY or (r["trip_id"] or "").startswith("NONREV-"):
+        if r["route_id"] not in SUBWAY:
+            continue
+        if drop_non_revenue and (r["trip_id"] or "").startswith("NONREV-"):
             continue
         if r["service_date"] != stamp or None in (r["trip_id"], r["stop_id"], r["stop_sequence"]):
             continue

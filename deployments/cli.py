@@ -183,9 +183,9 @@ def cmd_ecs_pool(args: argparse.Namespace) -> int:
 
 
 def cmd_profile_csv(args: argparse.Namespace) -> int:
-    from tasks.common.s3 import dump_json
     from tasks.csv_profile.local_io import profile_file
     from tasks.csv_profile.options_io import options_from_settings
+    from tasks.csv_profile.summary_core import summary_json
 
     options = options_from_settings(args.threshold, args.null_token)
     header = {"yes": True, "no": False}.get(args.header)
@@ -196,7 +196,7 @@ def cmd_profile_csv(args: argparse.Namespace) -> int:
         print(f"pipelines profile-csv: no such file: {path}", file=sys.stderr)
         return 2
     summary = profile_file(path, options)
-    sys.stdout.write(dump_json(summary).decode())
+    sys.stdout.write(summary_json(summary).decode())
     return 0 if summary["status"] == "success" else 1
 
 

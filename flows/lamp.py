@@ -71,6 +71,7 @@ def lamp_ingest_day(
     which: Literal["today", "yesterday"] = "today",
     skip_unchanged: bool = False,
     last_modified: str | None = None,
+    allow_empty: bool = False,
 ) -> DaySummary:
     """Ingest one service date of MBTA LAMP subway events into per-stop event CSVs in S3.
 
@@ -83,6 +84,9 @@ def lamp_ingest_day(
             changed stop files anyway).
         last_modified: The index.csv `last_modified` of this day, when the caller has already
             read the index (the backfill); empty = read index.csv.
+        allow_empty: Accept a file without events for a past day (write its state, so the
+            backfill counts the day as done). Default: such a day is reported with a warning,
+            nothing is written, and a later run tries it again.
     """
     now = datetime.now(UTC)
     day = plan_core.resolve_service_date(service_date, which, flow_run.scheduled_start_time)
@@ -95,29 +99,35 @@ def lamp_ingest_day(
     if skip_unchanged and _unchanged(day, last_modified, stage):
         return _finish(day, "unchanged", stage, last_modified=last_modified)
     # a 404 is "not published yet" only for the current service date (or a future one)
-    missing_ok = day >= service_date_at(now)
-    parquet = stage.run("fetch_parquet", fetch_daily_file, day, missing_ok)
+    current = day >= service_date_at(now)
+    parquet = stage.run("fetch_parquet", fetch_daily_file, day, current)
     if parquet is None:
         return _finish(day, "not_published", stage, last_modified=last_modified)
     with stage("gtfs"):
         feed = gtfs_core.select_feed(fetch_archived_feeds(), day)
         compact, built = load_compact_schedule(feed)
     result = stage.run("process", process_lamp_day, parquet, compact, day)
-    written = stage.run("upload", upload_stop_files, day, result.files)
+    del parquet, compact
+    details: dict[str, Any] = {
+        "last_modified": last_modified,
+        "gtfs_feed": feed.label,
+        "gtfs_cache": "built" if built else "hit",
+        **result.counts(),
+        "processing_seconds": result.timings,
+    }
+    if result.events_written == 0 and not current and not allow_empty:
+        return _finish(day, "empty", stage, **details)
+    written = stage.run("upload", upload_stop_files, day, result)
     state = plan_core.make_state(day, last_modified, feed.version, result.counts())
     state_uri = stage.run("state", write_state, day, state)
     return _finish(
         day,
         "ingested",
         stage,
-        last_modified=last_modified,
-        gtfs_feed=feed.label,
-        gtfs_cache="built" if built else "hit",
-        **result.counts(),
+        **details,
         stops_written=written.written,
         stops_unchanged=written.unchanged,
         state=state_uri,
-        processing_seconds=result.timings,
     )
 
 
@@ -137,7 +147,8 @@ def _finish(day: date, status: plan_core.DayStatus, stage: _Stages, **details: A
         seconds=stage.seconds,
         **details,
     )
-    get_run_logger().info("LAMP %s: %s", day, summary["message"])
+    log = get_run_logger().warning if status == "empty" else get_run_logger().info
+    log("LAMP %s: %s", day, summary["message"])
     publish_summary(
         f"lamp-day-{day.isoformat()}",
         f"LAMP {day.isoformat()}: {summary['message']}",
@@ -165,6 +176,7 @@ def lamp_backfill(
     dry_run: bool = False,
     max_concurrency: int = 4,
     day_deployment: str | None = None,
+    allow_empty: bool = False,
 ) -> BackfillSummary | BackfillPlanSummary:
     """Ingest every service date from `start` to `end`, one run per day, skipping unchanged days.
 
@@ -180,6 +192,7 @@ def lamp_backfill(
             (e.g. ECS tasks): this run then submits one flow run of it per day, throttled by
             that deployment's concurrency limit, and watches them to the end (progress counts
             finished days). Empty: day runs are subflows here.
+        allow_empty: Accept days whose file has no events (see `lamp-ingest-day`).
     """
     last = end or service_date_at(datetime.now(UTC)) - timedelta(days=1)
     label_flow_run(tags=["lamp", "backfill"])
@@ -191,9 +204,9 @@ def lamp_backfill(
         return _dry_run(plans, todo, len(states))
     progress = Progress(len(todo), f"LAMP backfill {start} → {last}: {len(todo)} day(s) to ingest")
     if day_deployment:
-        outcomes = _submit_deployments(todo, force, day_deployment, progress)
+        outcomes = _submit_deployments(todo, force, day_deployment, progress, allow_empty)
     else:
-        outcomes = _run_days_locally(todo, force, max_concurrency, progress)
+        outcomes = _run_days_locally(todo, force, max_concurrency, progress, allow_empty)
     return _backfill_report(plans, outcomes)
 
 
@@ -213,12 +226,13 @@ def _dry_run(
 
 
 @compute_task("ingest-day", run_name="ingest-day {plan.service_date}")
-def ingest_day(plan: plan_core.DayPlan, force: bool) -> str:
+def ingest_day(plan: plan_core.DayPlan, force: bool, allow_empty: bool = False) -> str:
     """One day of a local backfill, as a subflow run; returns its outcome."""
     state = lamp_ingest_day(
         service_date=plan.service_date,
         skip_unchanged=not force,
         last_modified=plan.last_modified,
+        allow_empty=allow_empty,
         return_state=True,
     )
     if not state.is_completed():
@@ -227,7 +241,11 @@ def ingest_day(plan: plan_core.DayPlan, force: bool) -> str:
 
 
 def _run_days_locally(
-    todo: list[plan_core.DayPlan], force: bool, concurrency: int, progress: Progress
+    todo: list[plan_core.DayPlan],
+    force: bool,
+    concurrency: int,
+    progress: Progress,
+    allow_empty: bool = False,
 ) -> dict[date, str]:
     """Day runs as subflows, at most `concurrency` in flight; progress as each one finishes."""
     limit = max(1, min(concurrency, MAX_LOCAL_DAYS))
@@ -237,7 +255,7 @@ def _run_days_locally(
     while pending or running:
         while pending and len(running) < limit:
             plan = pending.pop()
-            running[ingest_day.submit(plan, force)] = plan.service_date
+            running[ingest_day.submit(plan, force, allow_empty)] = plan.service_date
         done = next(as_completed(list(running)))
         outcomes[running.pop(done)] = done.result()
         progress.advance()
@@ -245,19 +263,26 @@ def _run_days_locally(
 
 
 def _submit_deployments(
-    todo: list[plan_core.DayPlan], force: bool, deployment: str, progress: Progress
+    todo: list[plan_core.DayPlan],
+    force: bool,
+    deployment: str,
+    progress: Progress,
+    allow_empty: bool = False,
 ) -> dict[date, str]:
     """One flow run of `deployment` per day (idempotent per backfill run), then watched until
     each ends; the progress artifact counts finished day runs."""
     days: dict[UUID, date] = {}
     for plan in todo:
+        parameters: dict[str, Any] = {
+            "service_date": plan.service_date.isoformat(),
+            "skip_unchanged": not force,
+            "last_modified": plan.last_modified,
+        }
+        if allow_empty:
+            parameters["allow_empty"] = True
         run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call returns a FlowRun
             deployment,
-            parameters={
-                "service_date": plan.service_date.isoformat(),
-                "skip_unchanged": not force,
-                "last_modified": plan.last_modified,
-            },
+            parameters=parameters,
             timeout=0,
             idempotency_key=f"lamp-backfill:{flow_run.id}:{plan.service_date}:{plan.last_modified}",
             tags=["lamp", "backfill"],
@@ -284,6 +309,7 @@ def _backfill_report(plans: list[plan_core.DayPlan], outcomes: dict[date, str]) 
         not_in_index=sum(1 for p in plans if p.action == "not_in_index"),
         runs=dict(sorted(tally.items())),
         failed_days=failed,
+        empty_days=sorted(d.isoformat() for d, o in outcomes.items() if o == "empty"),
     )
     publish_summary(
         "lamp-backfill",

@@ -75,6 +75,34 @@ def serialize(item: Mapping[str, Any]) -> AttributeValues:
     return {name: _serializer.serialize(to_dynamo(v, name)) for name, v in item.items()}
 
 
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's limit on one item
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An upper estimate of a plain item's size as DynamoDB counts it (names + values): strings
+    and binaries by their bytes, a number 1 byte per two significant digits + 1, a boolean or
+    null 1 byte, a list or map 3 bytes + 1 byte per element + the elements (map keys by their
+    UTF-8 bytes). Compare with `MAX_ITEM_BYTES` before a put that could be refused."""
+    return sum(len(str(name).encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Any) -> int:
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, int | float | Decimal):
+        digits = len(str(value).lstrip("-").replace(".", "").lstrip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if isinstance(value, Mapping):
+        return 3 + sum(1 + len(str(k).encode()) + _value_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 3 + sum(1 + _value_size(v) for v in value)
+    raise TypeError(f"cannot size a {type(value).__name__} for DynamoDB")
+
+
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB attribute values → a plain item (numbers as Decimal)."""
     return {name: _deserializer.deserialize(v) for name, v in item.items()}

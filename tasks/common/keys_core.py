@@ -9,11 +9,15 @@ A data value (a stop id, a file name, a route) becomes one key *segment*: charac
 from __future__ import annotations
 
 import posixpath
+import re
 from urllib.parse import quote
 
 # Characters kept verbatim besides ASCII letters and digits: `=` for Hive partitions,
 # `|` for the ferry output layout; everything else is percent-encoded.
 _SAFE = "-_.~=|+,@"
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# S3's limit on a key: 1,024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
 
 
 class UnsafeKeyError(ValueError):
@@ -49,10 +53,15 @@ def join(prefix: str, *segments: str) -> str:
     return key
 
 
+def fits_s3(key: str) -> bool:
+    """True when `key` is short enough for S3 (at most `MAX_KEY_BYTES` bytes of UTF-8)."""
+    return len(key.encode("utf-8")) <= MAX_KEY_BYTES
+
+
 def ensure_under(prefix: str, key: str) -> str:
     """Return `key` if it is a clean key strictly below `prefix`, else raise `UnsafeKeyError`."""
     base = prefix.strip("/")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+    if _CONTROL.search(key):
         raise UnsafeKeyError(f"control character in key {key!r}")
     parts = key.split("/")
     if "" in parts or "." in parts or ".." in parts:

@@ -8,6 +8,7 @@ logged or passed as flow parameters.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -104,6 +105,11 @@ class Settings(BaseSettings):
     gtfs_archive_index_url: str = Field(
         "https://cdn.mbta.com/archive/archived_feeds.txt",
         description="MBTA GTFS archive index (archived_feeds.txt).",
+    )
+    lamp_non_revenue_cutover: date = Field(
+        date(2023, 11, 30),
+        description="`NONREV-` trips are dropped for service dates before this day and kept "
+        "from it on (spec step 4).",
     )
 
     # --- historic backfills (ArcGIS rapid transit, bus, ferry) ----------------------------------

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from tasks.csv_profile.dialect_core import Dialect, sniff
-from tasks.csv_profile.text_core import SNIFF_BYTES, CsvFormatError, Utf8Stream
+from tasks.csv_profile.dialect_core import Dialect, sniff, sniff_delimiter
+from tasks.csv_profile.text_core import SNIFF_BYTES, CsvFormatError, QuoteScanner, Utf8Stream
 from tasks.csv_profile.values_core import (
     EXAMPLE_CHARS,
     ColumnCounts,
@@ -58,7 +58,8 @@ class ProfileOptions:
 
 @dataclass(frozen=True)
 class RaggedRows:
-    """Data records whose field count differs from the header's (they are not profiled)."""
+    """Data records whose field count differs from the header's: counted in the row count,
+    left out of every per-column count."""
 
     count: int = 0
     too_many_fields: int = 0
@@ -93,7 +94,7 @@ class FileProfile:
     delimiter: str | None = None
     decimal_mark: str | None = None
     has_header: bool | None = None
-    row_count: int = 0
+    row_count: int = 0  # data records, ragged ones included (their fields are not profiled)
     columns: tuple[ColumnProfile, ...] = ()
     ragged: RaggedRows = field(default_factory=RaggedRows)
     blank_names: tuple[int, ...] = ()
@@ -245,14 +246,33 @@ def _open_reader(
     )
 
 
-def _arrow_error(message: str, rows: int, block_bytes: int) -> str:
-    where = f"after {rows:,} data rows"
+def _arrow_error(message: str, records: int, block_bytes: int) -> str:
+    where = f"after {records:,} data records"
     if "straddling" in message or "straddles" in message:
         return (
-            f"unterminated quoted field or a row longer than {block_bytes:,} bytes {where}: "
-            "a quote is probably not closed"
+            f"a record longer than the parse block ({block_bytes:,} bytes) {where}: raise "
+            "PIPELINES_CSV_BLOCK_BYTES to read it"
         )
     return f"CSV parse error {where}: {message}"
+
+
+def _unclosed(line: int | None) -> CsvFormatError:
+    return CsvFormatError(
+        f"unterminated quoted field: the quote that opens a field on line {line:,} is never "
+        "closed (the rest of the file would be read as that one value)"
+    )
+
+
+def _header_error(stream: Utf8Stream, sample: bytes, opts: ProfileOptions, why: str) -> Exception:
+    """The error of a file whose header cannot be read: an unclosed quote (with its line) when
+    the text ends inside a quoted field, else `why`."""
+    scanner = QuoteScanner(opts.delimiter or sniff_delimiter(sample.decode("utf-8", "replace")))
+    stream.watch(scanner.feed)
+    stream.drain()
+    scanner.finish()
+    if scanner.inside:
+        return _unclosed(scanner.opened_line)
+    return CsvFormatError(f"cannot read the header: {why}")
 
 
 def profile_chunks(chunks: Iterable[bytes], options: ProfileOptions) -> FileProfile:
@@ -283,7 +303,7 @@ def _profile_stream(
     try:
         dialect = sniff(sample, at_eof, delimiter=opts.delimiter, has_header=opts.has_header)
     except ValueError as exc:
-        raise CsvFormatError(f"cannot read the header: {exc}") from exc
+        raise _header_error(stream, sample, opts, str(exc)) from exc
     decimal_mark = "," if dialect.delimiter == ";" else "."
     detected.update(
         delimiter=dialect.delimiter, decimal_mark=decimal_mark, has_header=dialect.has_header
@@ -297,36 +317,20 @@ def _profile_stream(
     profilers = [ColumnProfiler(rules) for _ in dialect.names]
     ragged = _RaggedCounter(opts.max_ragged_rows, dialect.header_lines)
     stream.skip(dialect.header_bytes)
+    # the parser's quote state, over exactly the bytes it reads: an unclosed quote is found
+    # wherever it is, with the line its field starts on
+    quotes = QuoteScanner(dialect.delimiter, first_line=dialect.header_lines + 1)
+    stream.watch(quotes.feed)
     rows = 0
-    last_row: list[str] = []
+    failure: str | None = None
     if stream.peek(1):
-        # Block k's columns are profiled on the pool while the reader parses block k+1: at most
-        # two blocks are alive, and each column still sees its blocks in file order.
-        with ThreadPoolExecutor(max_workers=opts.workers) as pool:
-            pending: list[Future[None]] = []
-            try:
-                for batch in _open_reader(stream, dialect, opts, ragged):
-                    for future in pending:
-                        future.result()
-                    pending = [
-                        pool.submit(p.add, col)
-                        for p, col in zip(profilers, batch.columns, strict=True)
-                    ]
-                    rows += batch.num_rows
-                    if batch.num_rows:
-                        last_row = [str(col[-1]) for col in batch.columns]
-            except pa.ArrowInvalid as exc:
-                raise CsvFormatError(_arrow_error(str(exc), rows, opts.block_bytes)) from exc
-            finally:
-                for future in pending:
-                    future.result()
-    # An unclosed quote makes pyarrow read the rest of the file as one field of the last row:
-    # an odd number of quote characters plus a line break inside that row gives it away.
-    if stream.quotes % 2 and any("\n" in v or "\r" in v for v in last_row):
-        raise CsvFormatError(
-            f"unterminated quoted field: a quote in the last data row read (row {rows:,}) "
-            "is never closed, so that field runs to the end of the file"
-        )
+        rows, failure = _read_blocks(stream, dialect, opts, ragged, profilers)
+    stream.drain()  # after a parse error, the rest still tells whether a quote was left open
+    quotes.finish()
+    if quotes.inside:
+        raise _unclosed(quotes.opened_line)
+    if failure is not None:
+        raise CsvFormatError(failure)
     columns = tuple(
         _column(name, header, i + 1, p.counts, opts.type_threshold)
         for i, (name, header, p) in enumerate(
@@ -338,13 +342,54 @@ def _profile_stream(
         delimiter=dialect.delimiter,
         decimal_mark=decimal_mark,
         has_header=dialect.has_header,
-        row_count=rows,
+        row_count=rows + ragged.result().count,
         columns=columns,
         ragged=ragged.result(),
         blank_names=dialect.blank_names,
         duplicate_names=dialect.duplicate_names,
         notes=tuple(stream.notes),
     )
+
+
+def _read_blocks(
+    stream: Utf8Stream,
+    dialect: Dialect,
+    opts: ProfileOptions,
+    ragged: _RaggedCounter,
+    profilers: list[ColumnProfiler],
+) -> tuple[int, str | None]:
+    """Feed every block of well-formed rows to the column profilers: (rows, parse error).
+
+    Block k's columns are profiled on the pool while the reader parses block k+1: at most two
+    blocks are alive, and each column still sees its blocks in file order. The reader is closed
+    on every path (its read-ahead thread must not outlive it), before anything else reads the
+    stream.
+    """
+    rows = 0
+    reader: pacsv.CSVStreamingReader | None = None
+    try:
+        # opening reads (and parses) the first block already
+        reader = _open_reader(stream, dialect, opts, ragged)
+        with ThreadPoolExecutor(max_workers=opts.workers) as pool:
+            pending: list[Future[None]] = []
+            try:
+                for batch in reader:
+                    for future in pending:
+                        future.result()
+                    pending = [
+                        pool.submit(p.add, col)
+                        for p, col in zip(profilers, batch.columns, strict=True)
+                    ]
+                    rows += batch.num_rows
+            finally:
+                for future in pending:
+                    future.result()
+    except pa.ArrowInvalid as exc:
+        return rows, _arrow_error(str(exc), rows + ragged.result().count, opts.block_bytes)
+    finally:
+        if reader is not None:
+            reader.close()
+    return rows, None
 
 
 def profile_or_error(chunks: Iterable[bytes], options: ProfileOptions) -> FileProfile:

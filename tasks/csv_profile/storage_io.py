@@ -19,11 +19,12 @@ from tasks.common import dynamo, s3
 from tasks.common.errors import ConflictError
 from tasks.common.runs import io_task, run_parameter
 from tasks.csv_profile.profile_core import FileProfile, ProfileOptions, profile_or_error
-from tasks.csv_profile.summary_core import iso_utc
+from tasks.csv_profile.summary_core import iso_utc, summary_json
 
 # What a run needs to know of the stored item of a file (its version, rules and times).
 RECORD_FIELDS = ("source", "upload_timestamp", "processed_timestamp", "status", "profile_options")
-# DynamoDB's item limit is 400 KB; keep a margin for attribute-name overhead.
+# DynamoDB's item limit is 400 KB (`dynamo.MAX_ITEM_BYTES`); `dynamo.item_size` is an upper
+# estimate, and the margin covers the rest.
 ITEM_BUDGET = 380_000
 
 
@@ -123,28 +124,64 @@ def _undecimal(value: Any) -> Any:
 
 @io_task("put-summary", run_name="put-summary {key}", timeout=120)
 def write_summary(bucket: str, key: str, summary: dict[str, Any]) -> str:
-    """Store the summary JSON (deterministic bytes); returns its s3:// URI."""
-    s3.write_json(bucket, key, summary)
+    """Store the summary JSON (deterministic bytes, columns in file order); its s3:// URI."""
+    s3.put_bytes(bucket, key, summary_json(summary), content_type=s3.JSON)
     return f"s3://{bucket}/{key}"
+
+
+# What the item leaves to the S3 summary when it would not fit, in this order: the maps and
+# lists that grow with the number of columns (a seed field last).
+ITEM_DETAIL: tuple[tuple[str, ...], ...] = (
+    ("columns",),
+    ("statistics",),
+    ("quality_issues", "invalid_values"),
+    ("quality_issues", "missing_values"),
+    ("quality_issues", "empty_columns"),
+    ("quality_issues", "header"),
+    ("quality_issues", "ragged_rows"),
+    ("schema",),
+)
+
+
+def _pointer(summary: dict[str, Any], path: tuple[str, ...]) -> str:
+    """Where the omitted part is: `s3://bucket/processed/x_summary.json#/statistics`."""
+    key = summary.get("summary_key")
+    bucket = (summary.get("source") or {}).get("bucket")
+    where = f"s3://{bucket}/{key}" if key and bucket else str(key or "(summary not stored)")
+    return f"{where}#/{'/'.join(path)}"
 
 
 def item_doc(summary: dict[str, Any], budget: int = ITEM_BUDGET) -> dict[str, Any]:
     """The metadata item of a summary, as plain values with numbers as Decimal.
 
     The item is parsed back from the summary's own JSON bytes (floats → Decimal), so item and
-    summary hold the same numbers. If it would exceed `budget` bytes (thousands of columns),
-    `columns` and then invalid-value examples are left to the S3 summary and
-    `item_truncated` is set; the seed fields are always kept.
+    summary hold the same numbers. If it would exceed `budget` bytes as DynamoDB counts them
+    (thousands of columns), the parts in `ITEM_DETAIL` are replaced, one at a time and only as
+    many as needed, by a string pointing into the S3 summary (`<s3 uri>#/<path>`, a JSON
+    pointer); `item_truncated` is then true and `item_omitted` lists them. What is left is a
+    few fixed fields: every summary gets an item.
     """
-    doc: dict[str, Any] = json.loads(s3.dump_json(summary), parse_float=Decimal)
-    if len(s3.dump_json(summary)) > budget:
-        doc["columns"] = {}
+    doc: dict[str, Any] = json.loads(summary_json(summary), parse_float=Decimal)
+    omitted: list[str] = []
+
+    def size() -> int:
+        markers = {"item_truncated": True, "item_omitted": omitted} if omitted else {}
+        return dynamo.item_size(doc) + dynamo.item_size(markers)
+
+    for path in ITEM_DETAIL:
+        if size() <= budget:
+            break
+        parent = doc
+        for name in path[:-1]:
+            parent = parent.get(name) or {}
+        if parent.get(path[-1]):
+            parent[path[-1]] = _pointer(summary, path)
+            omitted.append("/".join(path))
+    if size() > budget:  # pragma: no cover - only names, keys and counts are left
+        raise ValueError(f"metadata item of {summary.get('file_name')!r} does not fit")
+    if omitted:
         doc["item_truncated"] = True
-        if len(json.dumps(doc, default=str)) > budget:
-            for issue in doc["quality_issues"]["invalid_values"].values():
-                issue["examples"] = []
-        if len(json.dumps(doc, default=str)) > budget:
-            raise ValueError(f"metadata item too large even without detail ({len(doc)} fields)")
+        doc["item_omitted"] = omitted
     return doc
 
 

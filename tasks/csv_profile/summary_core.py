@@ -7,6 +7,7 @@ every field of the seed with its meaning and adds detail; docs/csv_profile.md ha
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal, Required, TypedDict
 
@@ -37,11 +38,29 @@ def summary_key_for(file_name: str) -> str:
     """`processed/<name>_summary.json`, folders kept: `sales/2025.csv` → `processed/sales/
     2025_summary.json`. Every part is escaped with `tasks.common.keys_core`, so a hostile name
     (`../x.csv`, `a/./b.csv`) cannot leave `processed/`; an empty folder (`a//b.csv`) raises
-    `keys_core.UnsafeKeyError`."""
+    `keys_core.UnsafeKeyError`.
+
+    Only a lower-case `.csv` is replaced (the seed's `x.csv` → `x_summary.json`); any other
+    spelling stays in the name (`x.CSV` → `x.CSV_summary.json`), and so does `.csv` after a
+    name that itself ends in a `.csv` of any case (`x.CSV.csv` → `x.CSV.csv_summary.json`):
+    two uploads never share a summary key.
+    """
     *folders, last = file_name.split("/")
-    stem = last[: -len(SUFFIX)] if last.lower().endswith(SUFFIX) else last
+    stem = last[: -len(SUFFIX)] if last.endswith(SUFFIX) else last
+    if stem != last and stem.lower().endswith(SUFFIX):
+        stem = last
     parts = [keys_core.segment(folder) for folder in folders]
     return keys_core.join(PROCESSED_PREFIX, *parts, keys_core.segment(f"{stem}_summary.json"))
+
+
+def summary_json(summary: dict[str, Any]) -> bytes:
+    """The summary's stored bytes: UTF-8 JSON, indented, with a trailing newline.
+
+    Keys keep the order the document was built in (not sorted): every per-column map follows
+    the file's column order. `build_summary` builds in one fixed order, so the same summary
+    always gives the same bytes.
+    """
+    return (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def iso_utc(moment: datetime) -> str:
@@ -85,29 +104,33 @@ def options_doc(options: ProfileOptions) -> dict[str, Any]:
 
 
 def _quality(profile: FileProfile) -> dict[str, Any]:
+    """Quality issues. `total_rows` counts every data record; a ragged record (more or fewer
+    fields than the header) cannot be split into columns, so the per-column counts and their
+    percentages are over the well-formed records (`total_rows - ragged_rows.count`)."""
     rows = profile.row_count
+    ragged = profile.ragged
+    profiled = rows - ragged.count
     cols = profile.columns
     missing = {
-        c.name: {"count": c.missing, "percentage": _percent(c.missing, rows)}
+        c.name: {"count": c.missing, "percentage": _percent(c.missing, profiled)}
         for c in cols
         if c.missing
     }
     invalid = {
         c.name: {
             "count": c.invalid,
-            "percentage": _percent(c.invalid, rows),
+            "percentage": _percent(c.invalid, profiled),
             "expected": c.type,
             "examples": list(c.invalid_examples),
         }
         for c in cols
         if c.invalid
     }
-    ragged = profile.ragged
     header = {
         "blank_names": list(profile.blank_names),
         "duplicate_names": {name: list(pos) for name, pos in profile.duplicate_names.items()},
     }
-    empty = [c.name for c in cols if rows and not c.non_missing]
+    empty = [c.name for c in cols if profiled and not c.non_missing]
     has_issues = bool(
         missing
         or invalid

@@ -13,14 +13,20 @@ in bounded memory. Encoding is decided from the first `SNIFF_BYTES`:
 
 Binary input is rejected with a specific `CsvFormatError`: a known file signature (gzip, zip/xlsx,
 PNG, PDF, Parquet, ...), any NUL byte (never part of CSV text), or >1% control bytes at the start.
+
+`QuoteScanner` follows the quote state of the text as the CSV parser reads it, so a quote that is
+never closed is reported with the line where its field began.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import numpy as np
 
 SNIFF_BYTES = 64 * 1024
 
@@ -109,6 +115,98 @@ def _unescape(text: str) -> tuple[str, int]:
     return _ESCAPED.sub(one, text), count
 
 
+_QUOTE, _LF, _CR = 34, 10, 13
+
+
+class QuoteScanner:
+    """Whether a stream of UTF-8 CSV text ends inside a quoted field, and where that field began.
+
+    The rules are the parser's (pyarrow's, `double_quote=True`): a `"` opens a quoted field only
+    at the start of a field (after the delimiter, a line break, or at the start); inside, `""`
+    is a literal quote and a single `"` closes the field; anything after the closing quote up to
+    the next delimiter is plain text, and so is a `"` in the middle of an unquoted field
+    (`55" screen`). On runs of consecutive quotes this means: an even run changes nothing; an
+    odd run at a field start flips the state (opens, or closes a field that contains the
+    delimiter or line break before it); an odd run elsewhere closes an open field and is text
+    otherwise. That makes the state after each run a prefix computation, done with numpy per
+    chunk (chunks without a quote cost one `bytes.find`).
+
+    `first_line`: the file's line number of the first byte fed (1-based; header lines count).
+    """
+
+    def __init__(self, delimiter: str, first_line: int = 1) -> None:
+        self._delimiter = ord(delimiter)
+        self.inside = False  # inside a quoted field after the bytes fed so far
+        self.opened_line: int | None = None  # where that field's opening quote is
+        self._line = first_line  # line number of the next byte
+        self._prev = _LF  # the byte before the next one: a line break starts a field
+        self._pending = b""  # trailing quotes of the last chunk (their run may go on)
+        self._cr_end = False  # the last byte processed was `\r` (a `\n` next is the same break)
+
+    def feed(self, data: bytes) -> None:
+        """The next bytes of the text."""
+        data = self._pending + data
+        body = data.rstrip(b'"')
+        self._pending = data[len(body) :]
+        if body:
+            self._scan(body)
+
+    def finish(self) -> None:
+        """The end of the text (quotes held back are a complete run)."""
+        pending, self._pending = self._pending, b""
+        if pending:
+            self._scan(pending)
+
+    def _breaks(self, data: bytes, end: int) -> int:
+        """Line breaks (`\n`, `\r\n`, lone `\r`) in `data[:end]`."""
+        breaks = data.count(b"\n", 0, end) + data.count(b"\r", 0, end)
+        breaks -= data.count(b"\r\n", 0, end)
+        if self._cr_end and end > 0 and data[0] == _LF:
+            breaks -= 1  # `\r` ended the previous chunk: this `\n` completes that break
+        return breaks
+
+    def _scan(self, data: bytes) -> None:
+        if data.find(b'"') < 0:
+            self._advance(data)
+            return
+        text = np.frombuffer(data, dtype=np.uint8)
+        quotes = np.flatnonzero(text == _QUOTE)
+        new_run = np.r_[True, np.diff(quotes) != 1]
+        starts = quotes[new_run]
+        lengths = np.diff(np.r_[np.flatnonzero(new_run), len(quotes)])
+        at = starts[lengths % 2 == 1]  # even runs change nothing
+        if len(at):
+            before = np.where(at > 0, text[np.maximum(at - 1, 0)], self._prev)
+            field_start = (before == self._delimiter) | (before == _LF) | (before == _CR)
+            inside_before = self._states(field_start)
+            self.inside = bool(field_start[-1] and not inside_before[-1])
+            if self.inside:  # opened by the last run that opened a field (none closed it)
+                opening = int(at[np.flatnonzero(field_start & ~inside_before)[-1]])
+                self.opened_line = self._line + self._breaks(data, opening)
+            else:
+                self.opened_line = None
+        self._advance(data)
+
+    def _states(self, field_start: np.ndarray) -> np.ndarray:
+        """Inside a quoted field before each odd run? A run at a field start flips the state,
+        any other sets it to outside: the state is the parity of field-start runs since the
+        last other run (or since the chunk's start, from the current state)."""
+        k = np.arange(len(field_start))
+        other = ~field_start
+        last_other = np.maximum.accumulate(np.where(other, k, -1))
+        last_before = np.r_[-1, last_other[:-1]]
+        flips = np.cumsum(field_start)
+        flips_before = np.r_[0, flips[:-1]]
+        since = flips_before - np.where(last_before >= 0, flips[np.maximum(last_before, 0)], 0)
+        base = np.where(last_before >= 0, False, self.inside)
+        return np.asarray(base ^ (since % 2 == 1), dtype=bool)
+
+    def _advance(self, data: bytes) -> None:
+        self._line += self._breaks(data, len(data))
+        self._prev = data[-1]
+        self._cr_end = data[-1] == _CR
+
+
 class Utf8Stream:
     """A read-only binary file over raw chunks that yields UTF-8 (see the module docstring).
 
@@ -123,8 +221,10 @@ class Utf8Stream:
         self._done = False  # every raw byte has been converted
         self.raw_bytes = 0  # raw bytes taken from the chunks so far
         self.mixed_bytes = 0  # invalid UTF-8 bytes (after the sniff window) read as cp1252
-        self.quotes = 0  # `"` characters in the text (an odd count means an unclosed quote)
         self.closed = False
+        self._watch: Callable[[bytes], None] | None = None
+        # pyarrow reads on its own thread; the profiler drains what is left after it stops
+        self._lock = threading.Lock()
         head, self._surplus, at_eof = _gather(self._chunks, sniff_bytes)
         self.raw_bytes = len(head) + len(self._surplus)
         check_not_binary(head)
@@ -213,7 +313,6 @@ class Utf8Stream:
             if out:
                 self._parts.append(out)
                 self._size += len(out)
-                self.quotes += out.count(b'"')
 
     # --- file protocol ----------------------------------------------------------------------
 
@@ -227,16 +326,35 @@ class Utf8Stream:
         return out
 
     def read(self, n: int | None = -1) -> bytes:
-        """Up to `n` UTF-8 bytes (all remaining if `n` is None or < 0); b"" at the end."""
-        return self._take(1 << 62 if n is None or n < 0 else n, consume=True)
+        """Up to `n` UTF-8 bytes (all remaining if `n` is None or < 0); b"" at the end, and
+        once closed. What is read goes to the `watch` callback too."""
+        with self._lock:
+            if self.closed:
+                return b""
+            data = self._take(1 << 62 if n is None or n < 0 else n, consume=True)
+            if self._watch is not None and data:
+                self._watch(data)
+            return data
 
     def peek(self, n: int) -> bytes:
         """The next `n` bytes (fewer at the end) without consuming them."""
-        return self._take(n, consume=False)
+        with self._lock:
+            return self._take(n, consume=False)
 
     def skip(self, n: int) -> None:
         """Drop the next `n` bytes."""
-        self._take(n, consume=True)
+        with self._lock:
+            self._take(n, consume=True)
+
+    def watch(self, callback: Callable[[bytes], None] | None) -> None:
+        """Send every byte read from now on to `callback` as well (the quote scanner)."""
+        with self._lock:
+            self._watch = callback
+
+    def drain(self, size: int = 1 << 20) -> None:
+        """Read (and watch) what is left, `size` bytes at a time, without keeping it."""
+        while self.read(size):
+            pass
 
     def readable(self) -> bool:
         return True
@@ -248,7 +366,9 @@ class Utf8Stream:
         return False
 
     def close(self) -> None:
-        self.closed = True
+        with self._lock:
+            self.closed = True
+            self._parts, self._size = [], 0
 
 
 def _gather(chunks: Iterator[bytes], size: int) -> tuple[bytes, bytes, bool]:

@@ -99,7 +99,11 @@ def make_state(
     feed_version: str,
     counts: dict[str, Any],
 ) -> dict[str, Any]:
-    """The state stored after a successful ingest (no clock: a rerun stores the same bytes)."""
+    """The state stored after a successful ingest (no clock: a rerun stores the same bytes).
+
+    Besides the counts it records what was not written: stops whose file could not be stored
+    (`stops_rejected`: id, reason, events), the non-revenue policy applied, and warnings.
+    """
     return {
         "version": STATE_VERSION,
         "service_date": day.isoformat(),
@@ -108,6 +112,9 @@ def make_state(
         "source_rows": counts.get("source_rows"),
         "events_written": counts.get("events_written"),
         "stops": counts.get("stops"),
+        "stops_rejected": counts.get("stops_rejected") or [],
+        "non_revenue": counts.get("non_revenue") or {},
+        "warnings": counts.get("warnings") or [],
     }
 
 
@@ -203,20 +210,26 @@ def plan_markdown(summary: BackfillPlanSummary) -> str:
 
 
 class BackfillSummary(TypedDict):
-    """What a backfill did: days planned, skipped, and the outcome of each day run."""
+    """What a backfill did: days planned, skipped, and the outcome of each day run.
+
+    `empty_days`: days whose file had no events (not marked done; `allow_empty` accepts them).
+    """
 
     days: int
     skipped_unchanged: int
     not_in_index: int
     runs: dict[str, int]
     failed_days: list[str]
+    empty_days: list[str]
 
 
-DayStatus = Literal["ingested", "unchanged", "not_published"]
+DayStatus = Literal["ingested", "unchanged", "not_published", "empty"]
 DAY_MESSAGES: dict[str, str] = {
     "unchanged": "source file unchanged since the last ingest (same index last_modified)",
     "not_published": "today's LAMP file is not published yet (404): nothing to do",
     "ingested": "ingested",
+    "empty": "WARNING: the LAMP file of this past day has no events: nothing written and the day"
+    " is not marked done (a later run retries it; allow_empty=true accepts it)",
 }
 
 
@@ -238,6 +251,9 @@ class DaySummary(TypedDict, total=False):
     events_written: int
     events_dropped: dict[str, int]
     stops: int
+    stops_rejected: list[dict[str, Any]]
+    non_revenue: dict[str, Any]
+    warnings: list[str]
     stops_written: int
     stops_unchanged: int
     state: str

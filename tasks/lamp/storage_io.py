@@ -1,4 +1,4 @@
-"""LAMP outputs (Prefect tasks): per-stop CSV uploads and the per-day ingest state in S3.
+"""LAMP outputs (Prefect tasks): per-stop CSV uploads (streamed) and the per-day state in S3.
 
 The day state (`plan_core.state_key`) is written after the day's CSVs, through the shared state
 store (a conditional put: a concurrent ingest of the same day cannot be overwritten unseen).
@@ -15,20 +15,25 @@ from tasks.common import s3, state
 from tasks.common.runs import io_task, run_parameter
 from tasks.common.settings import get_settings
 from tasks.lamp import plan_core
-from tasks.lamp.csv_core import StopFile
+from tasks.lamp.day_core import DayResult
 
 
 @io_task("put-stop-files", run_name="put-stop-files {service_date}")
-def upload_stop_files(service_date: date, files: list[StopFile]) -> s3.WriteReport:
-    """Put every stop's CSV with a bounded pool, skipping files whose MD5 matches the ETag."""
+def upload_stop_files(service_date: date, day: DayResult) -> s3.WriteReport:
+    """Put every stop's CSV, a batch of stops at a time: each batch is rendered, put with a
+    bounded pool (files whose MD5 matches the stored ETag are skipped) and released before the
+    next one is rendered. Every key was checked to fit S3 before the first put."""
     settings = get_settings()
-    report = s3.put_many(
-        settings.lamp_bucket,
-        [(f.key, f.body) for f in files],
-        content_type=s3.CSV,
-        skip_unchanged=True,
-        settings=settings,
-    )
+    report = s3.WriteReport()
+    for batch in day.batches():
+        report += s3.put_many(
+            settings.lamp_bucket,
+            [(f.key, f.body) for f in batch],
+            content_type=s3.CSV,
+            skip_unchanged=True,
+            settings=settings,
+        )
+        del batch
     get_run_logger().info(
         "%s stop files: %d written, %d unchanged (s3://%s)",
         service_date,

@@ -7,6 +7,8 @@ and ours and `bench/lamp_rowwise.py` must write identical stop files from it.
 
 from __future__ import annotations
 
+import pytest
+
 from bench import lamp as bench_lamp
 from tasks.transit import gtfs_core
 
@@ -56,3 +58,21 @@ def test_differing_stops_names_missing_and_changed_files() -> None:
     ours = {"1": b"a", "2": b"b", "3": b"c"}
     assert bench_lamp.differing_stops(ours, dict(ours)) == []
     assert bench_lamp.differing_stops(ours, {"1": b"a", "2": b"x", "4": b"d"}) == ["2", "3", "4"]
+
+
+def test_the_originals_algorithm_runs_on_the_same_inputs() -> None:
+    parquet, schedule = bench_lamp.generate_day(rows=1_500, seed=11)
+    report = bench_lamp.original_once(parquet, bench_lamp.gtfs_zip(schedule))
+    ours = bench_lamp.process_once(parquet, gtfs_core.to_parquet(schedule))
+    # the original also writes the commuter-rail rows' stop (it did not filter them) and keeps
+    # Alewife-01 and -02 apart (its alias map lacked them: ours writes both as 70061), and it
+    # drops departures without an earlier arrival: close to ours, never the same
+    assert report["stops"] == ours["stops"] + 2
+    assert 0.9 * ours["events"] < report["events"] < 1.1 * ours["events"]
+    assert report["csv_bytes"] > 0
+
+
+def test_scales_must_include_the_sizes_the_targets_compare() -> None:
+    assert bench_lamp._scales("20,1,10") == [1, 10, 20]
+    with pytest.raises(SystemExit, match="--scales must include 1 and 10"):
+        bench_lamp._scales("1,20")

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tasks.common import aws, dynamo
 from tasks.common.errors import ConflictError, is_permanent
@@ -158,6 +159,24 @@ def test_batch_get_returns_the_items_that_exist(table: str) -> None:
     found = dynamo.batch_get(table, keys, projection=("vehicle_id", "timestamp"))
     assert len(found) == 60
     assert all(set(item) == set(KEY) for item in found)
+
+
+def test_item_size_counts_names_values_and_nesting() -> None:
+    assert dynamo.item_size({"id": "abc"}) == 2 + 3
+    assert dynamo.item_size({"n": Decimal("12345")}) == 1 + 4  # 5 digits → 3 bytes + 1
+    assert dynamo.item_size({"ok": True, "x": None}) == 2 + 1 + 1 + 1
+    assert dynamo.item_size({"m": {"ab": "é"}}) == 1 + 3 + (1 + 2 + 2)
+    assert dynamo.item_size({"l": [1, "xy"]}) == 1 + 3 + (1 + 2) + (1 + 2)
+
+
+def test_an_item_sized_within_the_limit_is_stored_and_one_over_is_refused(table: str) -> None:
+    fits = event("v", 1, payload="x" * 399_000)
+    assert dynamo.item_size(fits) <= dynamo.MAX_ITEM_BYTES
+    dynamo.put_item(table, fits)
+    too_big = event("v", 2, payload="x" * 410_000)
+    assert dynamo.item_size(too_big) > dynamo.MAX_ITEM_BYTES
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        dynamo.put_item(table, too_big)
 
 
 def test_update_item_sets_attributes_and_a_failed_condition_is_a_conflict(table: str) -> None:

@@ -72,3 +72,10 @@ def test_random_values_never_escape() -> None:
         assert key.startswith(PREFIX + "/")
         assert key.count("/") == PREFIX.count("/") + 2
         assert posixpath.normpath(key) == key
+
+
+def test_fits_s3_counts_utf8_bytes_up_to_1024() -> None:
+    assert keys_core.fits_s3("a" * 1024)
+    assert not keys_core.fits_s3("a" * 1025)
+    assert not keys_core.fits_s3("é" * 513)  # 1,026 bytes of UTF-8 in 513 characters
+    assert keys_core.MAX_KEY_BYTES == 1024

@@ -194,16 +194,17 @@ SEMICOLON_LATIN1 = {
 
 # ragged.csv: records 2 (`1,plain,10`), 3 (a quoted field spanning two lines), 6 (quotes and a
 # comma) and 8 (after a blank line, skipped) are good; record 4 has 4 fields, record 5 has 2.
+# row_count and total_rows: all 6 data records; the column counts: the 4 well-formed ones.
 RAGGED = {
     "status": "success",
-    "row_count": 4,
+    "row_count": 6,
     "schema": {"id": "int", "comment": "string", "score": "int"},
     "statistics": {
         "id": {"min": 1, "max": 6, "avg": 3.5, "count": 4},  # 1 2 5 6
         "score": {"min": 10, "max": 60, "avg": 35.0, "count": 4},  # 10 20 50 60
     },
     "quality_issues": {
-        **no_issues(4),
+        **no_issues(6),
         "has_issues": True,
         "ragged_rows": {
             "count": 2,

@@ -10,8 +10,8 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from flows.csv_profile import profile_csv_upload, sweep_uploads
-from tasks.common import s3
 from tasks.csv_profile import storage_io
+from tasks.csv_profile.summary_core import summary_json
 from tests.csv_profile import expected
 from tests.csv_profile.conftest import SAMPLES, CsvStore
 
@@ -37,7 +37,11 @@ def test_an_upload_gets_a_summary_and_an_item_that_agree(csv_store: CsvStore) ->
     body = csv_store.summary_bytes("team/dirty.csv")
     assert body is not None
     summary = json.loads(body)
-    assert body == s3.dump_json(summary)  # deterministic bytes: sorted keys, 2-space indent
+    # deterministic bytes: 2-space indent, keys in the order built, columns in file order
+    assert body == summary_json(summary)
+    order = ["id", "name", "age", "salary", "join_date", "column_6", "name_2"]
+    assert list(summary["schema"]) == order
+    assert list(summary["columns"]) == order
     assert expected.strip(summary) == expected.DIRTY
     assert summary["file_name"] == "team/dirty.csv"
     assert summary["summary_key"] == "processed/team/dirty_summary.json"
@@ -174,3 +178,77 @@ def test_the_sweep_profiles_only_versions_not_yet_recorded(csv_store: CsvStore) 
     again = sweep_uploads()
     assert again["by_status"] == {"unchanged": 2}
     assert csv_store.item("b.csv") is not None
+
+
+WIDE = 9_000
+
+
+def wide_csv() -> bytes:
+    """9,000 columns v0..v8999 (not in lexical order: v10 sorts before v2) and 3 rows: row r
+    holds 10 i + r in column v<i>."""
+    header = ",".join(f"v{i}" for i in range(WIDE))
+    rows = [",".join(str(10 * i + r) for i in range(WIDE)) for r in (1, 2, 3)]
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def test_a_9000_column_file_gets_a_complete_summary_and_an_item_that_fits(
+    csv_store: CsvStore,
+) -> None:
+    etag = csv_store.upload("wide.csv", wide_csv())
+    result = profile_csv_upload(key="uploads/wide.csv", etag=etag)
+    assert (result["status"], result["row_count"], result["columns"]) == ("success", 3, WIDE)
+    body = csv_store.summary_bytes("wide.csv")
+    assert body is not None
+    summary = json.loads(body)
+    names = [f"v{i}" for i in range(WIDE)]
+    assert expected.strip(summary) == {
+        "status": "success",
+        "row_count": 3,
+        "schema": dict.fromkeys(names, "int"),
+        "statistics": {
+            f"v{i}": {"min": 10 * i + 1, "max": 10 * i + 3, "avg": 10 * i + 2.0, "count": 3}
+            for i in range(WIDE)
+        },
+        "quality_issues": expected.no_issues(3),
+        "columns": {f"v{i}": expected.col(i + 1, "int", 3, 3, f"v{i}", int=3) for i in range(WIDE)},
+        "file": expected.UTF8_COMMA,
+    }
+    assert list(summary["schema"]) == names  # the file's order, in the stored JSON too
+    assert list(summary["statistics"]) == names
+
+    # the item: written (moto enforces DynamoDB's 400 KB), its largest maps point to the summary
+    item = csv_store.item("wide.csv")
+    assert item is not None
+    plain = as_json(item)
+    where = f"s3://{csv_store.bucket}/processed/wide_summary.json"
+    assert plain["columns"] == f"{where}#/columns"
+    assert plain["statistics"] == f"{where}#/statistics"
+    assert (plain["item_truncated"], plain["item_omitted"]) == (True, ["columns", "statistics"])
+    assert plain["schema"] == summary["schema"]
+    assert {k: v for k, v in plain.items() if not k.startswith("item_")} == {
+        **summary,
+        "columns": f"{where}#/columns",
+        "statistics": f"{where}#/statistics",
+    }
+    # the sweep sees a recorded version: it is not profiled again
+    assert sweep_uploads()["by_status"] == {"unchanged": 1}
+
+
+def test_uploads_whose_names_differ_in_suffix_case_keep_apart(csv_store: CsvStore) -> None:
+    csv_store.upload("x.csv", (SAMPLES / "clean.csv").read_bytes())
+    csv_store.upload("x.CSV", (SAMPLES / "ragged.csv").read_bytes())
+    lower = profile_csv_upload(key="uploads/x.csv")
+    upper = profile_csv_upload(key="uploads/x.CSV")
+    assert lower["summary_uri"] == f"s3://{csv_store.bucket}/processed/x_summary.json"
+    assert upper["summary_uri"] == f"s3://{csv_store.bucket}/processed/x.CSV_summary.json"
+    assert csv_store.keys("processed/") == [
+        "processed/x.CSV_summary.json",
+        "processed/x_summary.json",
+    ]
+    for name, rows in (("x.csv", 5), ("x.CSV", 6)):
+        item = csv_store.item(name)
+        assert item is not None
+        assert as_json(item)["row_count"] == rows
+        stored = json.loads(csv_store.summary_bytes(name) or b"")
+        assert (stored["file_name"], stored["row_count"]) == (name, rows)
+    assert sweep_uploads()["by_status"] == {"unchanged": 2}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,3 +62,27 @@ def test_the_local_etag_is_the_md5_of_the_whole_file_even_when_unreadable() -> N
     summary = profile_file(SAMPLES / "binary.csv", now=datetime(2025, 1, 1, tzinfo=UTC))
     assert summary["source"]["etag"] == "75860b412b43070036c6996ae11eba9e"
     assert summary["processed_timestamp"] == "2025-01-01T00:00:00Z"
+
+
+def test_a_record_longer_than_the_parse_block_never_aborts_the_command(tmp_path: Path) -> None:
+    """pyarrow's reader reads ahead on its own thread: it must be closed on every error path
+    before anything else reads the file (else "generator already executing", then SIGABRT at
+    exit, in about half of the runs). Eight runs in fresh processes, two at a time."""
+    path = tmp_path / "long_row.csv"
+    path.write_bytes(b"a,b\n3," + b"x" * 300_000 + b"\n" + b"4,5\n" * 1_000_000)
+    env = {**os.environ, "PIPELINES_CSV_BLOCK_BYTES": "65536"}
+    command = [sys.executable, "-m", "deployments.cli", "profile-csv", str(path)]
+    outcomes = []
+    for _ in range(4):
+        runs = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)
+        ]
+        outcomes += [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    message = (
+        "a record longer than the parse block (65,536 bytes) after 0 data records: "
+        "raise PIPELINES_CSV_BLOCK_BYTES to read it"
+    )
+    for code, out, err in outcomes:
+        assert (code, err.decode()) == (1, "")  # an error summary, no crash, no traceback
+        assert json.loads(out)["error_message"] == message

@@ -65,9 +65,10 @@ def test_an_unterminated_quote_is_a_specific_error() -> None:
     data = b'a,b\n1,2\n3,"never closed\n' + b"x,y\n" * 30_000
     with pytest.raises(CsvFormatError) as info:
         profile_chunks([data], SMALL_BLOCKS)
+    # the field opens on line 3 (the header is line 1); 30,000 lines follow, past many blocks
     assert str(info.value) == (
-        "unterminated quoted field: a quote in the last data row read (row 2) is never closed, "
-        "so that field runs to the end of the file"
+        "unterminated quoted field: the quote that opens a field on line 3 is never closed "
+        "(the rest of the file would be read as that one value)"
     )
 
 
@@ -92,7 +93,14 @@ def test_a_stray_quote_inside_an_unquoted_field_is_just_text() -> None:
     [
         (b"", "empty file: 0 bytes"),
         (b"\n \r\n", "empty file: only whitespace (4 bytes)"),
-        (b'"unclosed header,b\n1,2\n', "cannot read the header: the first row does not end"),
+        (
+            b'"unclosed header,b\n1,2\n',
+            "unterminated quoted field: the quote that opens a field on line 1 is never closed",
+        ),
+        (
+            b"a" * 70_000 + b",b\n1,2\n",
+            "cannot read the header: the first row does not end within the first 65,536 bytes",
+        ),
     ],
 )
 def test_files_without_a_readable_header_are_errors(data: bytes, message: str) -> None:

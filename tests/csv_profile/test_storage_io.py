@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from prefect.logging import disable_run_logger
 
+from tasks.common import dynamo
 from tasks.csv_profile import storage_io
 from tests.csv_profile.conftest import SAMPLES, CsvStore
 from tests.csv_profile.options import options
@@ -27,20 +27,42 @@ def test_item_numbers_are_decimals_parsed_from_the_summary_json() -> None:
     assert plain(item)["stats"]["avg"] == Decimal("0.1")  # not 0.1000000000000000055…
 
 
-def test_an_item_too_large_for_dynamodb_keeps_the_seed_fields_only() -> None:
+def test_an_item_too_large_for_dynamodb_points_to_the_summary_for_its_largest_parts() -> None:
     summary = {
         "file_name": "wide.csv",
+        "summary_key": "processed/wide_summary.json",
+        "source": {"bucket": "data", "key": "uploads/wide.csv"},
         "schema": {f"c{i}": "int" for i in range(10)},
+        "statistics": {
+            f"c{i}": {"min": i, "max": i, "avg": float(i), "count": 1} for i in range(60)
+        },
+        "quality_issues": {
+            "invalid_values": {f"c{i}": {"count": 1, "examples": ["y" * 60]} for i in range(10)}
+        },
         "columns": {f"c{i}": {"position": i, "header": "x" * 200} for i in range(100)},
-        "quality_issues": {"invalid_values": {"c1": {"count": 1, "examples": ["y" * 60]}}},
     }
     item = plain(storage_io.to_item(summary, budget=5_000))
-    assert item["columns"] == {}
+    assert item["columns"] == "s3://data/processed/wide_summary.json#/columns"
     assert item["item_truncated"] is True
+    assert item["item_omitted"] == ["columns"]  # only as much as needed
+    assert item["statistics"] == summary["statistics"]
     assert item["schema"] == summary["schema"]
-    assert item["quality_issues"]["invalid_values"]["c1"]["examples"] == ["y" * 60]
-    with pytest.raises(ValueError, match="metadata item too large"):
-        storage_io.to_item(summary, budget=100)
+
+    small = plain(storage_io.to_item(summary, budget=1_200))
+    assert small["item_omitted"] == ["columns", "statistics", "quality_issues/invalid_values"]
+    assert small["statistics"] == "s3://data/processed/wide_summary.json#/statistics"
+    assert small["quality_issues"]["invalid_values"] == (
+        "s3://data/processed/wide_summary.json#/quality_issues/invalid_values"
+    )
+    assert small["schema"] == summary["schema"]
+    assert dynamo.item_size(storage_io.item_doc(summary, budget=1_200)) <= 1_200
+
+
+def test_an_item_that_fits_is_the_summary_itself() -> None:
+    summary = {"file_name": "a.csv", "schema": {"b": "int", "a": "string"}}
+    doc = storage_io.item_doc(summary)
+    assert doc == summary
+    assert list(doc["schema"]) == ["b", "a"]
 
 
 def test_head_and_profile_read_the_version_that_was_announced(csv_store: CsvStore) -> None:

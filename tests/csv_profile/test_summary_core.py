@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from tasks.csv_profile.summary_core import (
     file_name_for,
     options_doc,
     prior_state,
+    summary_json,
     summary_key_for,
 )
 from tests.conftest import SAMPLE_DATA
@@ -133,3 +135,113 @@ def test_prior_state_decides_from_the_stored_version_and_rules() -> None:
     )
     assert prior_state(record, "v0", "2025-01-01T00:00:00Z", opts) == ("newer", None)
     assert prior_state(record, "v2", "2025-01-03T00:00:00Z", opts) == ("new", None)
+
+
+def summary_of(tmp_path: Path, name: str, data: bytes) -> dict[str, Any]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return summarise(path)
+
+
+def test_an_unclosed_quote_anywhere_is_an_error_naming_the_line_its_field_began(
+    tmp_path: Path,
+) -> None:
+    summary = summary_of(tmp_path, "unclosed.csv", b'a,b\n1,2\n"x,3\n4,5\n4,5\n')
+    assert expected.strip(summary) == {
+        **expected.error(
+            "unterminated quoted field: the quote that opens a field on line 3 is never closed"
+            " (the rest of the file would be read as that one value)",
+            encoding="utf-8",
+        ),
+        "file": {**expected.UTF8_COMMA},  # what was detected before the error is kept
+    }
+
+
+def test_row_count_is_every_data_record_ragged_ones_included(tmp_path: Path) -> None:
+    # 4 data records: 2 well-formed, one with too few fields, one with too many
+    summary = summary_of(tmp_path, "four.csv", b"id,label\n1,one\n2\n3,three,extra\n4,four\n")
+    assert expected.strip(summary) == {
+        "status": "success",
+        "row_count": 4,
+        "schema": {"id": "int", "label": "string"},
+        # the per-column counts are over the 2 well-formed records (ids 1 and 4)
+        "statistics": {"id": {"min": 1, "max": 4, "avg": 2.5, "count": 2}},
+        "quality_issues": {
+            **expected.no_issues(4),
+            "has_issues": True,
+            "ragged_rows": {
+                "count": 2,
+                "too_many_fields": 1,
+                "too_few_fields": 1,
+                "first_rows": [
+                    {"row": 3, "fields": 1, "text": "2"},
+                    {"row": 4, "fields": 3, "text": "3,three,extra"},
+                ],
+            },
+        },
+        "columns": {
+            "id": expected.col(1, "int", 2, 2, "id", int=2),
+            "label": expected.col(2, "string", 2, 2, "label", text=2),
+        },
+        "file": expected.UTF8_COMMA,
+    }
+
+
+def test_missing_percentages_are_over_the_well_formed_records(tmp_path: Path) -> None:
+    summary = summary_of(tmp_path, "gaps.csv", b"id,label\n1,\n2\n3,x,y\n4,four\n5,NA\n")
+    issues = summary["quality_issues"]
+    assert (summary["row_count"], issues["total_rows"], issues["ragged_rows"]["count"]) == (5, 5, 2)
+    # 2 missing labels among the 3 records that have a label field at all
+    assert issues["missing_values"] == {"label": {"count": 2, "percentage": 66.67}}
+
+
+def test_columns_keep_the_files_order_in_every_map_and_in_the_json_bytes(
+    tmp_path: Path,
+) -> None:
+    summary = summary_of(
+        tmp_path, "order.csv", b"zeta,alpha,mid\n3,x,2024-01-02\n1,NA,2024-01-01\n"
+    )
+    assert expected.strip(summary) == {
+        "status": "success",
+        "row_count": 2,
+        "schema": {"zeta": "int", "alpha": "string", "mid": "date"},
+        "statistics": {
+            "zeta": {"min": 1, "max": 3, "avg": 2.0, "count": 2},
+            "mid": {"min": "2024-01-01", "max": "2024-01-02", "count": 2},
+        },
+        "quality_issues": {
+            **expected.no_issues(2),
+            "has_issues": True,
+            "missing_values": {"alpha": {"count": 1, "percentage": 50.0}},
+        },
+        "columns": {
+            "zeta": expected.col(1, "int", 2, 2, "zeta", int=2),
+            "alpha": expected.col(2, "string", 1, 1, "alpha", text=1),
+            "mid": expected.col(3, "date", 2, 2, "mid", date=2),
+        },
+        "file": expected.UTF8_COMMA,
+    }
+    # dict equality ignores order: the order is checked on the keys and on the stored text
+    for part in (summary["schema"], summary["columns"]):
+        assert list(part) == ["zeta", "alpha", "mid"]
+    assert list(summary["statistics"]) == ["zeta", "mid"]
+    text = summary_json(summary).decode()
+    assert (
+        text.index('"zeta": "int"') < text.index('"alpha": "string"') < text.index('"mid": "date"')
+    )
+    assert list(json.loads(text)["schema"]) == ["zeta", "alpha", "mid"]
+    assert summary_json(summary) == summary_json(json.loads(text))  # deterministic
+
+
+def test_summary_keys_keep_the_suffix_case_and_never_collide() -> None:
+    names = ["x.csv", "x.CSV", "x.Csv", "x.CSV.csv", "x.csv.csv", "x.CSV.CSV"]
+    keys = [summary_key_for(n) for n in names]
+    assert keys == [
+        "processed/x_summary.json",
+        "processed/x.CSV_summary.json",
+        "processed/x.Csv_summary.json",
+        "processed/x.CSV.csv_summary.json",
+        "processed/x.csv.csv_summary.json",
+        "processed/x.CSV.CSV_summary.json",
+    ]
+    assert len(set(keys)) == len(keys)

@@ -469,6 +469,15 @@ def test_lambda_wiring_is_conditional_and_acyclic(template: Template) -> None:
     rules = csv_filter["LambdaConfigurations"][0]["Filter"]["S3Key"]["Rules"]
     assert {"Name": "prefix", "Value": "uploads/"} in rules
     assert {"Name": "suffix", "Value": ".csv"} in rules
+    # suffix filters are case-sensitive: every spelling of ".csv" has its own configuration
+    suffixes = {
+        rule["Value"]
+        for config in csv_filter["LambdaConfigurations"]
+        for rule in config["Filter"]["S3Key"]["Rules"]
+        if rule["Name"] == "suffix"
+    }
+    assert {s.lower() for s in suffixes} == {".csv"}
+    assert len(suffixes) == len(csv_filter["LambdaConfigurations"]) == 8
     for bucket in ("CsvBucket", "TelemetryRawBucket"):
         assert template["Resources"][bucket]["DependsOn"] == "LambdaPermissionsGate"
 

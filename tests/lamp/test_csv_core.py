@@ -16,6 +16,8 @@ from tasks.lamp import events_core
 from tasks.lamp.csv_core import (
     EVENTS_PREFIX,
     HEADER,
+    EventTimes,
+    checked_stop_key,
     format_event_times,
     render_stop_files,
     stop_key,
@@ -198,3 +200,66 @@ def test_header_is_the_column_order_of_the_contract() -> None:
 
 def test_no_events_no_files() -> None:
     assert render_stop_files(table_of([]), DAY) == []
+
+
+def test_a_stop_whose_key_is_too_long_for_s3_is_named_with_the_reason() -> None:
+    key, problem = checked_stop_key("7" * 3_000, DAY)
+    assert key is None
+    assert problem == "S3 key of 3,058 bytes (UTF-8) exceeds the 1,024-byte limit"
+    # 58 bytes of prefix and date path: a 966-character id still fits, 967 do not
+    assert checked_stop_key("x" * 966, DAY)[0] == stop_key("x" * 966, DAY)
+    assert checked_stop_key("x" * 967, DAY)[1] == (
+        "S3 key of 1,025 bytes (UTF-8) exceeds the 1,024-byte limit"
+    )
+    assert checked_stop_key("", DAY) == (
+        None,
+        "no valid S3 key for this stop id: empty key segment (a data value is missing)",
+    )
+    assert checked_stop_key("70084", DAY) == (stop_key("70084", DAY), None)
+
+
+def test_the_writer_path_and_the_quoting_path_give_the_same_bytes() -> None:
+    rows = [
+        event(trip_id="T1", epoch=1707302998, travel_time_seconds=99, scheduled_tt=1020, _row=0),
+        event(
+            trip_id="T2",
+            event_type="DEP",
+            epoch=1707303300,
+            stop_sequence=None,
+            _row=1,
+            vehicle_label=None,
+            scheduled_headway=600,
+            vehicle_consist="1|2",
+        ),
+        event(stop_id="70085", trip_id="T3", epoch=1707303000, dwell_time_seconds=0, _row=2),
+    ]
+    plain = render_stop_files(table_of(rows), DAY)  # nothing needs quotes: Arrow's writer
+    # one value with a comma at another stop sends the whole batch through the quoting path
+    quoted = render_stop_files(table_of([*rows, event(stop_id="70086", trip_id="a,b")]), DAY)
+    assert [(f.stop_id, f.body) for f in plain] == [(f.stop_id, f.body) for f in quoted[:2]]
+    assert quoted[2].body.endswith(
+        b',Red,"a,b",1,70086,110,R-547AA8EB,1877,ARR,2024-02-07 05:49:58-05:00,,,,,,,,\n'
+    )
+    assert plain[0].body == HEADER + (
+        b"2024-02-07,Red,T1,1,70084,110,R-547AA8EB,1877,ARR,2024-02-07 05:49:58-05:00,"
+        b"99,,,,1020,,,\n"
+        b"2024-02-07,Red,T2,1,70084,,R-547AA8EB,,DEP,2024-02-07 05:55:00-05:00,"
+        b",,,,,600,,1|2\n"
+    )
+
+
+def test_event_time_labels_of_a_day_equal_the_per_event_text() -> None:
+    # the fall-back day: 01:00-01:59 twice, first with -04:00, then -05:00
+    epochs = instants(
+        "2024-11-03T04:00:00+00:00",
+        "2024-11-03T05:59:59+00:00",
+        "2024-11-03T06:00:00+00:00",
+        "2024-11-04T06:00:00+00:00",
+    )
+    times = EventTimes.covering(epochs)
+    assert times is not None
+    assert times.covers(epochs)
+    column = times.column(epochs).cast(pa.string())
+    assert column.to_pylist() == format_event_times(epochs).to_pylist()
+    assert not times.covers(epochs + 86_400 * 2)
+    assert EventTimes.covering(np.array([0, 5 * 86_400])) is None  # too wide: per event

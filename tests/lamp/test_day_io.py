@@ -24,9 +24,10 @@ def test_local_files_give_the_bucket_layout_under_the_output_directory(
     report = json.loads(capsys.readouterr().out)
     assert (report["source_rows"], report["events_written"], report["stops"]) == (
         10_000,
-        16_576,
+        17_002,
         261,
     )
+    assert report["non_revenue"]["policy"] == "kept (service date on or after 2023-11-30)"
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.csv"))
     assert len(written) == 261
     assert all(
@@ -34,8 +35,21 @@ def test_local_files_give_the_bucket_layout_under_the_output_directory(
         and p.endswith("/Year=2024/Month=2/Day=7/events.csv")
         for p in written
     )
-    csv = tmp_path / "Events-lamp/daily-data/70155/Year=2024/Month=2/Day=7/events.csv"
-    assert csv.read_bytes() == (GOLDEN / "70155.csv").read_bytes()
+    for stop in ("70155", "70036"):
+        csv = tmp_path / f"Events-lamp/daily-data/{stop}/Year=2024/Month=2/Day=7/events.csv"
+        assert csv.read_bytes() == (GOLDEN / f"{stop}.csv").read_bytes()
+
+
+def test_the_non_revenue_cutover_setting_reaches_the_local_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPELINES_LAMP_NON_REVENUE_CUTOVER", "2024-03-01")
+    argv = ["lamp-file", str(PARQUET), "--gtfs-zip", str(GTFS_ZIP)]
+    assert main([*argv, "--service-date", "2024-02-07", "--out", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows_dropped"]["non_revenue_trip"] == 244
+    csv = tmp_path / "Events-lamp/daily-data/70036/Year=2024/Month=2/Day=7/events.csv"
+    assert csv.read_bytes() == (GOLDEN / "before_cutover" / "70036.csv").read_bytes()
 
 
 def test_bad_arguments_are_reported_without_a_traceback(

@@ -117,7 +117,8 @@ def test_dropped_rows_are_counted_under_their_first_reason() -> None:
         lamp_row(stop_id="70025", stop_sequence=None),
     ]
     table = events_core.read_lamp_parquet(lamp_parquet(rows))
-    prepared = events_core.prepare_rows(table, DAY)
+    # a cut-over after the day: non-revenue trips are dropped as on days before 2023-11-30
+    prepared = events_core.prepare_rows(table, DAY, non_revenue_cutover=date(2024, 3, 1))
     assert prepared.source_rows == 9
     assert prepared.dropped == {
         "route_not_subway": 2,
@@ -129,6 +130,80 @@ def test_dropped_rows_are_counted_under_their_first_reason() -> None:
     }
     # ADDED- trips are real trips
     assert prepared.table["trip_id"].to_pylist() == ["T1", "ADDED-1581777645"]
+
+
+@pytest.mark.parametrize(
+    ("day", "kept", "policy"),
+    [
+        (date(2023, 11, 29), [], "dropped (service date before 2023-11-30)"),
+        (
+            date(2023, 11, 30),
+            ["NONREV-7", "NONREV-7"],
+            "kept (service date on or after 2023-11-30)",
+        ),
+    ],
+    ids=["the-day-before-the-cutover", "the-cutover-day"],
+)
+def test_non_revenue_trips_are_dropped_only_before_the_cutover_date(
+    day: date, kept: list[str], policy: str
+) -> None:
+    stamp = int(day.strftime("%Y%m%d"))
+    rows = [
+        lamp_row(
+            service_date=stamp,
+            trip_id="NONREV-7",
+            stop_id="70036",
+            stop_sequence=1,
+            stop_timestamp=at("07:00:00", day),
+        ),
+        lamp_row(
+            service_date=stamp,
+            trip_id="NONREV-7",
+            stop_id="70034",
+            stop_sequence=20,
+            move_timestamp=at("07:01:00", day),
+            stop_timestamp=at("07:02:10", day),
+        ),
+    ]
+    prepared = events_core.prepare_rows(events_core.read_lamp_parquet(lamp_parquet(rows)), day)
+    assert prepared.table["trip_id"].to_pylist() == kept
+    assert prepared.dropped == ({} if kept else {"non_revenue_trip": 2})
+    assert prepared.non_revenue.doc() == {
+        "policy": policy,
+        "trips": 1,
+        "rows": 2,
+        # dropped: the timestamps the rows carried; kept: counted once the events are built
+        "events": 0 if kept else 3,
+    }
+
+
+def test_a_non_revenue_trip_after_the_cutover_gives_its_arrivals_and_departures() -> None:
+    rows = [
+        lamp_row(
+            trip_id="NONREV-7",
+            stop_id="Oak Grove-01",
+            stop_sequence=1,
+            stop_timestamp=at("07:00:00"),
+            scheduled_headway_trunk=540,
+        ),
+        lamp_row(
+            trip_id="NONREV-7",
+            stop_id="70034",
+            stop_sequence=20,
+            move_timestamp=at("07:01:00"),
+            stop_timestamp=at("07:02:10"),
+            dwell_time_seconds=31,
+        ),
+    ]
+    events = events_for(rows, ORANGE)
+    assert rows_of(
+        events, "trip_id", "event_type", "stop_id", "stop_sequence", "scheduled_headway", "epoch"
+    ) == [
+        ("NONREV-7", "ARR", "70036", 1, 540, at("07:00:00")),
+        ("NONREV-7", "DEP", "70036", 1, 540, at("07:01:00")),
+        ("NONREV-7", "ARR", "70034", 20, None, at("07:02:10")),
+    ]
+    assert events.non_revenue_events == 3
 
 
 def test_terminal_platform_aliases_become_numeric_stop_ids() -> None:
@@ -556,3 +631,36 @@ def test_packed_lexsort_equals_numpy_lexsort() -> None:
 )
 def test_gtfs_day_starts_at_noon_minus_twelve_hours(day: date, start: str) -> None:
     assert service_core.service_day_start(day) == int(datetime.fromisoformat(start).timestamp())
+
+
+def test_the_event_sort_equals_numpy_lexsort_with_ties_in_the_first_word() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        n = int(rng.integers(0, 300))
+        # wide keys force several words; few distinct values force ties in the first one
+        keys = [rng.integers(0, int(rng.integers(1, 4)), n) for _ in range(3)]
+        keys += [rng.integers(0, 1 << 40, n), np.arange(n)]
+        expected = np.lexsort(tuple(reversed(keys)))
+        assert events_core._packed_order([lambda k=k: k for k in keys]).tolist() == (
+            expected.tolist()
+        )
+
+
+def test_rows_are_taken_from_a_file_of_several_row_groups_in_event_order() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        lengths = rng.integers(0, 50, int(rng.integers(1, 5)))
+        n = int(lengths.sum())
+        if n == 0:
+            continue
+        values = [f"s{i}" if i % 7 else None for i in range(n)]
+        whole = pa.array(values).dictionary_encode()
+        starts = np.r_[0, np.cumsum(lengths)]
+        chunked = pa.chunked_array(
+            [whole.slice(int(starts[i]), int(lengths[i])) for i in range(len(lengths))]
+        )
+        assert chunked.type == whole.type
+        src = rng.integers(0, n, int(rng.integers(1, 40)))
+        mask = rng.random(len(src)) < 0.3
+        taken = events_core._Gather(src, mask).take(chunked).cast(pa.string()).to_pylist()
+        assert taken == [None if m else values[i] for i, m in zip(src, mask, strict=True)]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -120,7 +123,14 @@ def test_a_day_is_written_stop_by_stop_and_a_rerun_writes_nothing(
     report = first.result()
     assert report["status"] == "ingested"
     assert (report["stops"], report["stops_written"], report["stops_unchanged"]) == (261, 261, 0)
-    assert (report["source_rows"], report["events_written"]) == (10_000, 16_576)
+    assert (report["source_rows"], report["events_written"]) == (10_000, 17_002)
+    assert report["non_revenue"] == {
+        "policy": "kept (service date on or after 2023-11-30)",
+        "trips": 86,
+        "rows": 244,
+        "events": 426,
+    }
+    assert (report["stops_rejected"], report["warnings"]) == ([], [])
     assert report["gtfs_feed"] == "subset-20240207 (20240207..20240207)"
     assert report["gtfs_cache"] == "built"
     assert set(report["seconds"]) >= {
@@ -145,8 +155,16 @@ def test_a_day_is_written_stop_by_stop_and_a_rerun_writes_nothing(
         "source_last_modified": TOKEN,
         "gtfs_feed": "subset-20240207",
         "source_rows": 10_000,
-        "events_written": 16_576,
+        "events_written": 17_002,
         "stops": 261,
+        "stops_rejected": [],
+        "non_revenue": {
+            "policy": "kept (service date on or after 2023-11-30)",
+            "trips": 86,
+            "rows": 244,
+            "events": 426,
+        },
+        "warnings": [],
     }
     assert keys(settings.gtfs_bucket) == ["lamp/gtfs-compact/v1/20240207/subset-20240207.parquet"]
 
@@ -254,6 +272,7 @@ def test_backfill_runs_each_changed_day_once_and_skips_unchanged_ones(
         "not_in_index": 1,
         "runs": {},
         "failed_days": [],
+        "empty_days": [],
     }
     forced = backfill(start=date(2024, 2, 7), end=date(2024, 2, 7), force=True)
     assert forced.is_completed(), forced.message
@@ -298,3 +317,104 @@ def test_backfill_fans_out_one_idempotent_deployment_run_per_day(
     assert call["timeout"] == 0
     assert call["idempotency_key"].endswith(f":2024-02-07:{TOKEN}")
     assert sources.requests_to(".parquet") == 0  # the day runs fetch their own files
+
+
+def with_rows(extra: list[dict[str, Any]]) -> bytes:
+    """The sample parquet plus `extra` rows (LAMP columns, nulls elsewhere)."""
+    table = pq.read_table(io.BytesIO(PARQUET))
+    added = pa.table(
+        {f.name: pa.array([r.get(f.name) for r in extra], f.type) for f in table.schema}
+    )
+    sink = io.BytesIO()
+    pq.write_table(pa.concat_tables([table, added]), sink)
+    return sink.getvalue()
+
+
+def test_a_stop_whose_key_is_too_long_is_rejected_and_the_rest_of_the_day_written(
+    sources: Sources, buckets: Any
+) -> None:
+    long_id = "7" * 3_000
+    sources.replies[parquet_path(DAY)] = (
+        200,
+        with_rows(
+            [
+                {
+                    "service_date": 20240207,
+                    "route_id": "Orange",
+                    "trip_id": "T-long",
+                    "vehicle_id": "V-long",
+                    "direction_id": False,
+                    "stop_id": long_id,
+                    "stop_sequence": 10,
+                    "stop_timestamp": 1707300000,
+                }
+            ]
+        ),
+    )
+    state = ingest(service_date=DAY)
+    assert state.is_completed(), state.message
+    report = state.result()
+    reason = "S3 key of 3,058 bytes (UTF-8) exceeds the 1,024-byte limit"
+    assert report["stops_rejected"] == [{"stop_id": long_id, "reason": reason, "events": 1}]
+    assert report["events_dropped"]["stop_key_invalid"] == 1
+    assert (report["stops"], report["stops_written"], report["events_written"]) == (
+        261,
+        261,
+        17_002,
+    )
+    settings = get_settings()
+    assert len(keys(settings.lamp_bucket, "Events-lamp/daily-data/")) == 261
+    stored = json.loads(body(settings.lamp_bucket, "Events-lamp/_state/daily/2024-02-07.json"))
+    assert stored["stops_rejected"] == [{"stop_id": long_id, "reason": reason, "events": 1}]
+    assert stored["events_written"] == 17_002
+
+
+def empty_parquet() -> bytes:
+    table = pq.read_table(io.BytesIO(PARQUET)).slice(0, 0)
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def test_an_empty_file_for_a_past_day_is_a_warning_and_the_day_is_not_done(
+    sources: Sources, buckets: Any
+) -> None:
+    sources.replies[parquet_path(DAY)] = (200, empty_parquet())
+    state = ingest(service_date=DAY)
+    assert state.is_completed(), state.message
+    report = state.result()
+    assert report["status"] == "empty"
+    assert report["message"].startswith("WARNING: the LAMP file of this past day has no events")
+    assert report["warnings"] == ["no events to write (0 rows in the file, 0 kept)"]
+    assert (report["source_rows"], report["events_written"]) == (0, 0)
+    assert keys(get_settings().lamp_bucket) == []  # no CSV, no state: a later run retries
+
+    # the backfill does not count it as done: it ingests it again and lists it
+    again = backfill(start=DAY, end=DAY)
+    assert again.is_completed(), again.message
+    assert again.result()["runs"] == {"empty": 1}
+    assert again.result()["empty_days"] == ["2024-02-07"]
+
+    accepted = ingest(service_date=DAY, allow_empty=True)
+    assert accepted.is_completed(), accepted.message
+    assert accepted.result()["status"] == "ingested"
+    stored = json.loads(
+        body(get_settings().lamp_bucket, "Events-lamp/_state/daily/2024-02-07.json")
+    )
+    assert (stored["events_written"], stored["stops"], stored["source_last_modified"]) == (
+        0,
+        0,
+        TOKEN,
+    )
+    assert stored["warnings"] == ["no events to write (0 rows in the file, 0 kept)"]
+    done = backfill(start=DAY, end=DAY)
+    assert done.result()["skipped_unchanged"] == 1
+
+
+def test_a_zero_byte_file_for_a_past_day_is_an_empty_day(sources: Sources, buckets: Any) -> None:
+    sources.replies[parquet_path(DAY)] = (200, b"")
+    state = ingest(service_date=DAY)
+    assert state.is_completed(), state.message
+    assert state.result()["status"] == "empty"
+    assert state.result()["warnings"] == ["the LAMP file is empty (0 bytes)"]
+    assert keys(get_settings().lamp_bucket) == []

@@ -89,6 +89,9 @@ def test_state_key_and_state_are_deterministic() -> None:
         "source_rows": 10,
         "events_written": 5,
         "stops": 2,
+        "stops_rejected": [],
+        "non_revenue": {},
+        "warnings": [],
     }
 
 
