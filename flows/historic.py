@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import flow
-from prefect.client.schemas.objects import FlowRun, State
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
 from prefect.logging import get_run_logger
@@ -496,12 +496,12 @@ def _submit_years(
         submitted[run.id] = unit
     outcomes: dict[str, dict[str, Any]] = {}
 
-    def finished(run_id: UUID, state: State[Any]) -> None:
-        unit = submitted[run_id]
-        ok = state.is_completed()
+    def finished(run: FlowRun) -> None:
+        unit, state = submitted[run.id], run.state
+        ok = state is not None and state.is_completed()
         outcome = "completed" if ok else "failed"
-        outcomes[unit.item.label] = {"outcome": outcome, "run": str(run_id)}
-        if not ok:
+        outcomes[unit.item.label] = {"outcome": outcome, "run": str(run.id)}
+        if state is not None and not ok:
             outcomes[unit.item.label]["error"] = f"{state.name}: {state.message}"
         progress.advance(_todo_count(unit, plans))
 

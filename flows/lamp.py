@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from prefect import flow
-from prefect.client.schemas.objects import FlowRun, State
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
 from prefect.logging import get_run_logger
@@ -39,6 +39,7 @@ from tasks.transit.service_core import service_date_at
 T = TypeVar("T")
 # Day runs a local backfill keeps in flight at most (`max_concurrency` is capped by it).
 MAX_LOCAL_DAYS = 8
+EMPTY_TAG = "empty"  # on a day run that found no events for a past day (not marked done)
 
 
 def _day_run_name() -> str:
@@ -147,6 +148,8 @@ def _finish(day: date, status: plan_core.DayStatus, stage: _Stages, **details: A
         seconds=stage.seconds,
         **details,
     )
+    if status == "empty":  # a backfill watching this run elsewhere (ECS) reads the tag
+        label_flow_run(tags=[EMPTY_TAG])
     log = get_run_logger().warning if status == "empty" else get_run_logger().info
     log("LAMP %s: %s", day, summary["message"])
     publish_summary(
@@ -291,9 +294,13 @@ def _submit_deployments(
     get_run_logger().info("submitted %d day run(s) of %s", len(days), deployment)
     outcomes: dict[date, str] = {}
 
-    def finished(run_id: UUID, state: State[Any]) -> None:
-        ok = state.is_completed()
-        outcomes[days[run_id]] = "completed" if ok else f"failed: {state.name}: {state.message}"
+    def finished(run: FlowRun) -> None:
+        state = run.state
+        if state is None or not state.is_completed():
+            outcome = f"failed: {state.name}: {state.message}" if state else "failed"
+        else:  # a day run that found no events says so with a tag (see `_finish`)
+            outcome = "empty" if EMPTY_TAG in run.tags else "completed"
+        outcomes[days[run.id]] = outcome
         progress.advance()
 
     await_flow_runs(list(days), finished)

@@ -28,7 +28,7 @@ from uuid import UUID
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
+from prefect.client.schemas.objects import FlowRun, State, TaskRun
 
 from tasks.common.errors import is_permanent
 from tasks.common.settings import get_settings
@@ -98,11 +98,13 @@ def run_parameter(name: str, default: Any = None) -> Any:
 
 def await_flow_runs(
     run_ids: Sequence[UUID],
-    on_final: Callable[[UUID, State[Any]], object],
+    on_final: Callable[[FlowRun], object],
     poll_seconds: float = 10.0,
 ) -> None:
     """Wait until every flow run in `run_ids` is in a final state (Completed, Failed, Crashed,
-    Cancelled); `on_final(id, state)` is called once per run as it ends (progress, outcomes).
+    Cancelled); `on_final(run)` is called once per run as it ends (progress, outcomes), with the
+    run as the API returns it (its `state`, and the `tags` a run can set on itself to say more
+    than its state does, see `label_flow_run`).
 
     For fan-outs through `run_deployment(..., timeout=0)`: the runs execute elsewhere (ECS) and
     this run only watches them, one API request per poll for all of them.
@@ -119,7 +121,7 @@ def await_flow_runs(
             for run in runs:
                 if run.state is not None and run.state.is_final() and run.id in pending:
                     pending.discard(run.id)
-                    on_final(run.id, run.state)
+                    on_final(run)
             if pending:
                 time.sleep(poll_seconds)
 

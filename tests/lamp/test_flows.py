@@ -319,6 +319,38 @@ def test_backfill_fans_out_one_idempotent_deployment_run_per_day(
     assert sources.requests_to(".parquet") == 0  # the day runs fetch their own files
 
 
+def test_a_fanned_out_day_run_that_found_no_events_is_an_empty_day(
+    sources: Sources, buckets: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
+    import flows.lamp
+
+    def run_deployment_elsewhere(name: str, **kwargs: Any) -> Any:
+        """A day run elsewhere that ended as `_finish` ends an empty past day: Completed,
+        tagged `empty`."""
+        with get_client(sync_client=True) as client:
+            return client.create_flow_run(
+                flows.lamp.lamp_ingest_day,
+                parameters=kwargs["parameters"],
+                state=Completed(),
+                tags=["lamp", "backfill", "empty"],
+            )
+
+    monkeypatch.setattr(flows.lamp, "run_deployment", run_deployment_elsewhere)
+    state = backfill(start=DAY, end=DAY, day_deployment="lamp-ingest-day/lamp-backfill-day")
+    assert state.is_completed(), state.message
+    assert (state.result()["runs"], state.result()["empty_days"]) == ({"empty": 1}, ["2024-02-07"])
+
+
+def run_tags(state: Any) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return list(client.read_flow_run(state.state_details.flow_run_id).tags)
+
+
 def with_rows(extra: list[dict[str, Any]]) -> bytes:
     """The sample parquet plus `extra` rows (LAMP columns, nulls elsewhere)."""
     table = pq.read_table(io.BytesIO(PARQUET))
@@ -388,6 +420,7 @@ def test_an_empty_file_for_a_past_day_is_a_warning_and_the_day_is_not_done(
     assert report["warnings"] == ["no events to write (0 rows in the file, 0 kept)"]
     assert (report["source_rows"], report["events_written"]) == (0, 0)
     assert keys(get_settings().lamp_bucket) == []  # no CSV, no state: a later run retries
+    assert "empty" in run_tags(state)  # what a backfill watching from elsewhere reads
 
     # the backfill does not count it as done: it ingests it again and lists it
     again = backfill(start=DAY, end=DAY)
