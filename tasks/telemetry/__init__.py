@@ -1,0 +1,1 @@
+"""Fleet telemetry: GPS CSV files → validation, enrichment, dedup → SQS → DynamoDB; Parquet archive."""

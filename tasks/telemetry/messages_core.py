@@ -1,0 +1,324 @@
+"""Queue messages (pure): stored events → JSON batches under a byte limit, and back to items.
+
+A message carries a batch of events of one priority, sorted by vehicle and time, and the metadata
+record of each vehicle it mentions, so it is self-contained (a redriven or replayed message
+needs nothing else):
+
+```
+{"v":1,"batch":"<file id>-<chunk>-<h|l><n>","source_key":"incoming/...","priority":"high",
+ "fields":["vehicle_id","timestamp","lat","lon","speed","engine_status",
+           "distance_from_depot_km","heading","odometer"(,"expires_at")],
+ "vehicles":{"V00042":{"depot_lat":40.7,...}},
+ "events":[["V00042","2024-05-01T08:15:30.000Z","40.7128","-74.0060","52.5","moving",
+            "3.271","90",null],...]}
+```
+
+Numbers travel as decimal strings (the text of the file, or the float's shortest repr), so
+DynamoDB stores exactly that decimal; `heading`/`odometer` are null when absent; `expires_at`
+(epoch seconds) is a field only when a retention is configured. Events are JSON-encoded with
+Arrow string kernels, and a message is a slice of one contiguous buffer, so building messages
+costs no per-event Python.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.telemetry.contract_core import (
+    ENGINE_STATUSES,
+    EVENT_ATTRIBUTES,
+    HIGH,
+    PRIORITY_OF_STATUS,
+)
+from tasks.telemetry.values_core import format_instants, format_milli
+
+VERSION = 1
+BASE_FIELDS = (
+    "vehicle_id",
+    "timestamp",
+    "lat",
+    "lon",
+    "speed",
+    "engine_status",
+    "distance_from_depot_km",
+    "heading",
+    "odometer",
+)
+_STATUS_JSON = pa.array(list(ENGINE_STATUSES), pa.string())
+_FIELDS_JSON = {
+    e: json.dumps(list(BASE_FIELDS + (("expires_at",) if e else ())), separators=(",", ":"))
+    for e in (False, True)
+}
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
+
+class PoisonMessageError(ValueError):
+    """A message that can never be stored as it is (malformed body or events)."""
+
+
+@dataclass(frozen=True)
+class Events:
+    """Stored events of one chunk and priority, in message order (vehicle code, instant)."""
+
+    codes: IntArray
+    ms: IntArray
+    lat: pa.Array  # decimal text
+    lon: pa.Array
+    speed: pa.Array
+    status: np.ndarray[Any, np.dtype[np.int8]]  # index into ENGINE_STATUSES
+    distance_milli: IntArray
+    heading: pa.Array  # decimal text or null
+    odometer: pa.Array
+    expires_at: IntArray | None = None
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One queue message."""
+
+    batch: str
+    priority: str
+    body: str
+    events: int
+
+
+def fields(with_expiry: bool) -> tuple[str, ...]:
+    return BASE_FIELDS + (("expires_at",) if with_expiry else ())
+
+
+def _quoted_or_null(text: pa.Array) -> pa.Array:
+    quoted = pc.binary_join_element_wise('"', pc.fill_null(text, ""), '"', "")
+    return pc.if_else(pc.is_null(text), pa.scalar("null", pa.string()), quoted)
+
+
+def encode_events(events: Events, vehicle_json: pa.Array) -> pa.Array:
+    """Each event as a JSON array followed by a comma (`[...],`).
+
+    `vehicle_json` is the JSON string of each vehicle id, indexed by code.
+    """
+    ids = pc.take(vehicle_json, pa.array(events.codes))
+    status = pc.take(_STATUS_JSON, pa.array(events.status.astype(np.int64)))
+    middle = pc.binary_join_element_wise(
+        format_instants(events.ms),
+        events.lat,
+        events.lon,
+        events.speed,
+        status,
+        format_milli(events.distance_milli),
+        '","',
+    )
+    tail = [_quoted_or_null(events.heading), _quoted_or_null(events.odometer)]
+    if events.expires_at is not None:
+        tail.append(pc.cast(pa.array(events.expires_at), pa.string()))
+    return pc.binary_join_element_wise(
+        "[", ids, ',"', middle, '",', pc.binary_join_element_wise(*tail, ","), "],", ""
+    )
+
+
+def _buffer(encoded: pa.Array) -> tuple[np.ndarray[Any, Any], memoryview]:
+    """(offsets, bytes) of a string array, offsets relative to its data."""
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    _v, off_buf, data_buf = encoded.buffers()
+    offsets = np.frombuffer(off_buf, np.int32, len(encoded) + 1, encoded.offset * 4)
+    offsets = offsets.astype(np.int64)
+    data = memoryview(data_buf)[offsets[0] : offsets[-1]] if data_buf is not None else b""
+    return offsets - offsets[0], memoryview(data)
+
+
+def build_messages(
+    events: Events,
+    *,
+    priority: str,
+    batch_prefix: str,
+    source_key: str,
+    vehicle_json: pa.Array,
+    vehicle_entries: Sequence[str],
+    max_bytes: int,
+    with_expiry: bool,
+) -> list[Message]:
+    """Pack events (already in message order) into messages of at most `max_bytes` bytes.
+
+    `vehicle_json[code]` is the JSON string of a vehicle id, `vehicle_entries[code]` its
+    `"<id>":<record>` member of the message's `vehicles` object.
+    """
+    if not len(events):
+        return []
+    offsets, data = _buffer(encode_events(events, vehicle_json))
+    sizes = np.diff(offsets)
+    codes = events.codes
+    entry = vehicle_entries
+    entry_len = np.zeros(int(codes.max()) + 1, np.int64)
+    for code in np.unique(codes).tolist():
+        entry_len[code] = len(entry[code]) + 1
+    starts_run = np.ones(len(codes), dtype=bool)
+    starts_run[1:] = codes[1:] != codes[:-1]
+    cost = sizes + np.where(starts_run, entry_len[codes], 0)
+    cumulative = np.concatenate(([0], np.cumsum(cost)))
+    head = _head(f"{batch_prefix}-{priority[0]}000000", source_key, priority, with_expiry)
+    budget = max_bytes - len(head) - len('},"events":[]}') - int(entry_len.max())
+    if budget < int(cost.max()):
+        raise PoisonMessageError(
+            f"one event with its vehicle record needs {int(cost.max()) + len(head)} bytes, "
+            f"more than the message limit of {max_bytes}"
+        )
+    messages: list[Message] = []
+    start = 0
+    tag = priority[0]
+    while start < len(codes):
+        end = int(np.searchsorted(cumulative, cumulative[start] + budget, side="right")) - 1
+        end = max(end, start + 1)
+        batch = f"{batch_prefix}-{tag}{len(messages):05d}"
+        vehicles = ",".join(entry[c] for c in _distinct(codes[start:end]))
+        events_json = bytes(data[offsets[start] : offsets[end] - 1]).decode()
+        body = (
+            _head(batch, source_key, priority, with_expiry)
+            + vehicles
+            + '},"events":['
+            + events_json
+            + "]}"
+        )
+        messages.append(Message(batch, priority, body, end - start))
+        start = end
+    return messages
+
+
+def _distinct(codes: IntArray) -> list[int]:
+    keep = np.ones(len(codes), dtype=bool)
+    keep[1:] = codes[1:] != codes[:-1]
+    return [int(c) for c in codes[keep].tolist()]
+
+
+def _head(batch: str, source_key: str, priority: str, with_expiry: bool) -> str:
+    return (
+        f'{{"v":{VERSION},"batch":{json.dumps(batch)},"source_key":{json.dumps(source_key)},'
+        f'"priority":{json.dumps(priority)},"fields":{_FIELDS_JSON[with_expiry]},'
+        '"vehicles":{'
+    )
+
+
+# --- consumer side --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """A message's items ready for DynamoDB, and the events that cannot be stored."""
+
+    batch: str
+    priority: str
+    source_key: str
+    items: list[dict[str, Any]]
+    errors: list[str]
+
+
+def _decimal(text: Any, name: str) -> Decimal:
+    if not isinstance(text, str):
+        raise ValueError(f"{name} {text!r} is not a decimal string")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{name} {text!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"{name} {text!r} is not finite")
+    return value
+
+
+def parse_message(body: str) -> ParsedMessage:
+    """Items of a message body; `PoisonMessageError` if the body itself is malformed.
+
+    Events that cannot be stored are reported in `errors` (the others are still stored).
+    """
+    try:
+        doc = json.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise PoisonMessageError(f"body is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("v") != VERSION:
+        raise PoisonMessageError(f"not a version-{VERSION} telemetry message")
+    try:
+        batch, priority, source_key = str(doc["batch"]), str(doc["priority"]), doc["source_key"]
+        names, vehicles, events = doc["fields"], doc["vehicles"], doc["events"]
+    except KeyError as exc:
+        raise PoisonMessageError(f"message lacks {exc.args[0]!r}") from None
+    if not (
+        isinstance(names, list)
+        and set(BASE_FIELDS) <= set(names)
+        and isinstance(vehicles, dict)
+        and isinstance(events, list)
+        and isinstance(source_key, str)
+    ):
+        raise PoisonMessageError("message fields, vehicles or events are malformed")
+    items: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for i, row in enumerate(events):
+        try:
+            items.append(_item(row, names, vehicles, source_key, priority))
+        except ValueError as exc:
+            errors.append(f"event {i}: {exc}")
+    return ParsedMessage(batch, priority, source_key, items, errors)
+
+
+def _item(
+    row: Any, names: list[str], vehicles: Mapping[str, Any], source_key: str, priority: str
+) -> dict[str, Any]:
+    if not isinstance(row, list) or len(row) != len(names):
+        raise ValueError(f"expected {len(names)} values, got {row!r}")
+    event = dict(zip(names, row, strict=True))
+    vehicle_id, timestamp, status = event["vehicle_id"], event["timestamp"], event["engine_status"]
+    if not isinstance(vehicle_id, str) or not vehicle_id:
+        raise ValueError(f"vehicle_id {vehicle_id!r} is not a non-empty string")
+    if not isinstance(timestamp, str) or not _TIMESTAMP.fullmatch(timestamp):
+        raise ValueError(f"timestamp {timestamp!r} is not YYYY-MM-DDTHH:MM:SS.mmmZ")
+    if status not in ENGINE_STATUSES or (PRIORITY_OF_STATUS[status] == HIGH) != (priority == HIGH):
+        raise ValueError(f"engine_status {status!r} does not belong in the {priority} queue")
+    record = vehicles.get(vehicle_id)
+    if not isinstance(record, dict):
+        raise ValueError(f"vehicle {vehicle_id!r} has no metadata record in the message")
+    item: dict[str, Any] = {k: v for k, v in record.items() if k not in EVENT_ATTRIBUTES}
+    item.update(
+        vehicle_id=vehicle_id,
+        timestamp=timestamp,
+        lat=_decimal(event["lat"], "lat"),
+        lon=_decimal(event["lon"], "lon"),
+        speed=_decimal(event["speed"], "speed"),
+        engine_status=status,
+        distance_from_depot_km=_decimal(event["distance_from_depot_km"], "distance"),
+        source_key=source_key,
+    )
+    for name in ("heading", "odometer"):
+        if event[name] is not None:
+            item[name] = _decimal(event[name], name)
+    if event.get("expires_at") is not None:
+        expires = event["expires_at"]
+        if isinstance(expires, bool) or not isinstance(expires, int):
+            raise ValueError(f"expires_at {expires!r} is not an integer")
+        item["expires_at"] = expires
+    return item
+
+
+def send_groups(messages: Sequence[Message], max_batch_bytes: int) -> Iterator[list[Message]]:
+    """Messages in groups for one `SendMessageBatch` each: at most 10 entries and
+    `max_batch_bytes` of bodies (SQS limits the whole request, not just each message)."""
+    group: list[Message] = []
+    size = 0
+    for message in messages:
+        if group and (len(group) == 10 or size + len(message.body) > max_batch_bytes):
+            yield group
+            group, size = [], 0
+        group.append(message)
+        size += len(message.body)
+    if group:
+        yield group
