@@ -29,6 +29,7 @@ REGISTERED: tuple[str, ...] = (
     "deployments.pipelines.lamp",
     "deployments.pipelines.csv_profile",
     "deployments.pipelines.nyc311",
+    "deployments.pipelines.telemetry",
 )
 
 

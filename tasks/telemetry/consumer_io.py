@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
 from prefect import get_run_logger
 
 from tasks.common import dynamo, s3
@@ -119,14 +118,14 @@ def store(message: Received, stats: DrainStats, s: Settings) -> str | None:
         stats.items_written += report.written
         stats.write_requests += report.requests
         stats.unprocessed_resent += report.resent
-    except ClientError as exc:
+    except Exception as exc:  # one message's failure must not stop the others
         if not is_permanent(exc):
             return f"DynamoDB write failed (will retry): {exc}"
-        problems += _store_one_by_one(parsed.items, stats, s)
-    except dynamo.BatchWriteError as exc:
-        return f"DynamoDB write failed (will retry): {exc}"
-    except dynamo.NonFiniteNumberError as exc:
-        problems.append(str(exc))
+        # DynamoDB refused the request (an item it cannot store): isolate the bad items
+        try:
+            problems += _store_one_by_one(parsed.items, stats, s)
+        except Exception as retry_exc:  # transient while isolating: the whole message waits
+            return f"DynamoDB write failed (will retry): {retry_exc}"
     if problems:
         return "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
     return None
@@ -138,11 +137,9 @@ def _store_one_by_one(items: Sequence[dict[str, Any]], stats: DrainStats, s: Set
     for item in items:
         try:
             report = dynamo.batch_write(s.telemetry_table, [item], TABLE_KEYS, settings=s)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Message") or str(exc)
-            problems.append(f"{item.get('vehicle_id')} {item.get('timestamp')}: {code}")
-            continue
-        except (dynamo.NonFiniteNumberError, TypeError) as exc:
+        except Exception as exc:  # the item's own error, recorded with the message
+            if not is_permanent(exc):
+                raise
             problems.append(f"{item.get('vehicle_id')} {item.get('timestamp')}: {exc}")
             continue
         stats.items_written += report.written
@@ -194,6 +191,7 @@ def describe(message: Received, s: Settings) -> dict[str, Any]:
     try:
         doc = json.loads(message.body)
         if isinstance(doc, dict):
+            info["batch"] = info["batch"] or doc.get("batch")
             info["priority"] = doc.get("priority")
             info["source_key"] = doc.get("source_key")
             info["events"] = len(doc.get("events") or [])
@@ -233,7 +231,7 @@ def operate_dlq(action: str, batches: list[str] | None, max_messages: int) -> li
     handled: list[Received] = []
     for message in seen.values():
         info = describe(message, s)
-        wanted = batches is None or message.batch in batches or message.message_id in batches
+        wanted = batches is None or info["batch"] in batches or message.message_id in batches
         info["outcome"] = "listed"
         if action in {"redrive", "delete"} and wanted:
             if action == "redrive":

@@ -100,40 +100,45 @@ def _blocks(buf: bytearray, it: Iterator[bytes], block_bytes: int, line: int) ->
     index = 0
     oversized: list[tuple[int, bytes, int]] = []
     exhausted = False
+
+    def more() -> None:
+        nonlocal exhausted
+        chunk = next(it, None)
+        if chunk is None:
+            exhausted = True
+        else:
+            buf.extend(chunk)
+
     while True:
         while len(buf) < block_bytes and not exhausted:
-            chunk = next(it, None)
-            if chunk is None:
-                exhausted = True
-            else:
-                buf += chunk
-        if exhausted:
+            more()
+        if exhausted and len(buf) <= block_bytes:
             data = bytes(buf)
             buf.clear()
         else:
-            cut = buf.rfind(b"\n")
+            # cut at the last line break within the block (or after it, for a long line)
+            cut = buf.rfind(b"\n", 0, block_bytes)
             if cut < 0:
-                if len(buf) <= 2 * block_bytes:
-                    chunk = next(it, None)
-                    if chunk is None:
-                        exhausted = True
-                    else:
-                        buf += chunk
-                    continue
+                cut = buf.find(b"\n", block_bytes)
+            if cut < 0 and len(buf) > 2 * block_bytes:
                 # one line longer than any row: keep its start, skip to its end
-                skipped, ended = _skip_line(buf, it)
+                skipped, rest = _skip_line(buf, it)
                 oversized.append((line, bytes(buf[:OVERSIZED_KEEP]), skipped))
-                buf[:] = ended
+                buf[:] = rest
                 line += 1
                 continue
-            data = bytes(buf[: cut + 1])
-            del buf[: cut + 1]
+            if cut < 0 and not exhausted:
+                more()
+                continue
+            end = len(buf) if cut < 0 else cut + 1
+            data = bytes(buf[:end])
+            del buf[:end]
         if data or oversized:
             yield Block(index, data, line, tuple(oversized))
             index += 1
             oversized = []
             line += data.count(b"\n")
-        if exhausted:
+        if exhausted and not buf:
             return
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from tasks.common import keys_core
-from tasks.common.errors import PermanentError
 from tasks.telemetry.contract_core import INCOMING_PREFIX, REJECT_CODES, REJECTS_PREFIX, STATE_PREFIX
 
 STARTED = f"{STATE_PREFIX}/started"
@@ -30,8 +29,8 @@ KEYSETS = f"{STATE_PREFIX}/dedup/keys"
 DLQ_RECORDS = f"{STATE_PREFIX}/dlq"
 
 
-class ReconciliationError(PermanentError):
-    """A file's counts do not add up: rows_in != stored + rejected + duplicates."""
+class ReconciliationError(ValueError):
+    """A file's counts do not add up: rows_in != stored + rejected + duplicates (permanent)."""
 
 
 def file_id(key: str, etag: str) -> str:

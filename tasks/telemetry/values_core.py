@@ -251,7 +251,7 @@ def _iso_group(mat: np.ndarray[Any, Any]) -> tuple[IntArray, BoolArray]:
         good, minutes = offset(width - 6, width - 2)
         candidates.append((good & colon, minutes, 6))
     if width >= 24:
-        candidates.append((*offset(width - 5, width - 4), 5))
+        candidates.append((*offset(width - 5, width - 2), 5))
     if width >= 22:
         candidates.append((*offset(width - 3, None), 3))
     for good, minutes, length in candidates:
