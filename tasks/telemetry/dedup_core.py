@@ -8,9 +8,9 @@
   a deterministic hash (BLAKE2b of the vehicle id, mixed with the instant by SplitMix64), so every
   process computes the same bits. A "maybe seen" is never trusted: it is confirmed against the
   exact key sets of the other files of that day (`KeySet`) before a row is counted as duplicate.
-- A blocked filter sets all 8 bits of a key in one 64-bit word: one memory access per key to
-  test or add. Each segment is sized at 16 bits per key (measured false-positive rate ~1e-4 at
-  capacity); a full segment gets a successor twice its size (a scalable Bloom filter).
+- The filters are blocked: a key sets its 8 bits in one or two 64-bit words, so a test or an
+  add touches one or two words. A full segment gets a successor twice its size (a scalable
+  Bloom filter).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ Bools = np.ndarray[Any, np.dtype[np.bool_]]
 
 MS_BITS = 43
 MS_MASK = np.uint64((1 << MS_BITS) - 1)
-BITS_PER_KEY = 16
 MIN_SEGMENT_KEYS = 1 << 12
 # Runs of exact keys above this size are not merged further (bounds the memory of a merge).
 MAX_MERGE_KEYS = 1 << 22
@@ -77,49 +76,85 @@ def key_hashes(vehicle_hashes: U64, ms: I64) -> U64:
         return _mix(vehicle_hashes ^ (ms.astype(np.uint64) * _GOLDEN))
 
 
-def _positions(hashes: U64, n_words: int) -> tuple[I64, U64]:
-    """(word index, 8-bit mask) of each hash in a segment of `n_words` words."""
-    words = ((hashes >> np.uint64(32)) % np.uint64(n_words)).astype(np.int64)
+_PROBE_SEEDS = (np.uint64(0), np.uint64(0x632BE59BD9B4E019))
+
+
+@dataclass(frozen=True)
+class Probes:
+    """Where keys live in one segment: per probe, the word index and the bit mask of each key."""
+
+    words: tuple[I64, ...]
+    masks: tuple[U64, ...]
+
+    def take(self, rows: I64 | Bools) -> Probes:
+        return Probes(tuple(w[rows] for w in self.words), tuple(m[rows] for m in self.masks))
+
+
+def _probes(hashes: U64, n_words: int, probes: int) -> Probes:
+    """`probes` words per key with 8/probes bits set in each (8 bits per key in all)."""
     bits = _mix(hashes ^ _SEED2)
-    mask = np.zeros(len(hashes), np.uint64)
-    for i in range(8):
-        mask |= np.uint64(1) << ((bits >> np.uint64(6 * i)) & np.uint64(63))
-    return words, mask
+    per_word = 8 // probes
+    words, masks = [], []
+    for j in range(probes):
+        source = hashes if j == 0 else _mix(hashes + _PROBE_SEEDS[j])
+        words.append(((source >> np.uint64(32)) % np.uint64(n_words)).astype(np.int64))
+        mask = np.zeros(len(hashes), np.uint64)
+        for i in range(per_word):
+            shift = np.uint64(6 * (j * per_word + i))
+            mask |= np.uint64(1) << ((bits >> shift) & np.uint64(63))
+        masks.append(mask)
+    return Probes(tuple(words), tuple(masks))
 
 
 @dataclass
 class BloomSegment:
-    """One blocked Bloom filter of fixed size."""
+    """One blocked Bloom filter of fixed size: a key sets 8 bits in `probes` 64-bit words, so a
+    test or an add touches one or two words."""
 
     capacity: int
     words: U64
     count: int = 0
+    probes: int = 2
 
     @classmethod
-    def sized(cls, capacity: int) -> BloomSegment:
+    def sized(cls, capacity: int, bits_per_key: int, probes: int) -> BloomSegment:
         capacity = max(int(capacity), MIN_SEGMENT_KEYS)
-        n_words = -(-capacity * BITS_PER_KEY // 64)
-        return cls(capacity, np.zeros(n_words, np.uint64))
+        n_words = -(-capacity * bits_per_key // 64)
+        return cls(capacity, np.zeros(n_words, np.uint64), 0, probes)
 
-    def contains(self, hashes: U64) -> Bools:
-        words, mask = _positions(hashes, len(self.words))
-        return np.asarray((self.words[words] & mask) == mask)
+    def locate(self, hashes: U64) -> Probes:
+        return _probes(hashes, len(self.words), self.probes)
 
-    def add(self, hashes: U64) -> None:
-        words, mask = _positions(hashes, len(self.words))
-        self.words[words] |= mask  # a repeated word keeps only one mask here...
-        missed = (self.words[words] & mask) != mask
-        if missed.any():  # ...so OR the others in one at a time (few: words rarely repeat)
-            np.bitwise_or.at(self.words, words[missed], mask[missed])
+    def contains(self, hashes: U64, at: Probes | None = None) -> Bools:
+        at = at or self.locate(hashes)
+        found = np.ones(len(hashes), dtype=bool)
+        for words, mask in zip(at.words, at.masks, strict=True):
+            found &= (self.words[words] & mask) == mask
+        return found
+
+    def add(self, hashes: U64, at: Probes | None = None) -> None:
+        at = at or self.locate(hashes)
+        for words, mask in zip(at.words, at.masks, strict=True):
+            self.words[words] |= mask  # a repeated word keeps only one mask here...
+            missed = (self.words[words] & mask) != mask
+            if missed.any():  # ...so OR the others in one at a time (few: words rarely repeat)
+                np.bitwise_or.at(self.words, words[missed], mask[missed])
         self.count += len(hashes)
 
 
 @dataclass
 class DayBloom:
-    """A scalable Bloom filter: segments of growing size; a key may be in any of them."""
+    """A scalable Bloom filter: segments of growing size; a key may be in any of them.
+
+    The persisted per-day filters use 2 probes and 32 bits per key (measured false-positive
+    rate ~3e-5 at capacity); a file's own filter 1 probe and 16 bits (~5e-3: it only narrows an
+    exact lookup, so speed matters more there).
+    """
 
     capacity: int
     segments: list[BloomSegment] = field(default_factory=list)
+    bits_per_key: int = 32
+    probes: int = 2
 
     @property
     def count(self) -> int:
@@ -138,7 +173,8 @@ class DayBloom:
             if not self.segments or self.segments[-1].count >= self.segments[-1].capacity:
                 last = self.segments[-1].capacity if self.segments else 0
                 need = len(hashes) - start
-                self.segments.append(BloomSegment.sized(max(self.capacity, 2 * last, need)))
+                size = max(self.capacity, 2 * last, need)
+                self.segments.append(BloomSegment.sized(size, self.bits_per_key, self.probes))
             segment = self.segments[-1]
             room = segment.capacity - segment.count
             take = hashes[start : start + room]
@@ -146,7 +182,8 @@ class DayBloom:
             start += len(take)
 
     def to_bytes(self) -> bytes:
-        parts = [_MAGIC, struct.pack("<III", _VERSION, len(self.segments), 0)]
+        parts = [_MAGIC, struct.pack("<IIII", _VERSION, len(self.segments), self.bits_per_key,
+                                     self.probes)]  # fmt: skip
         parts.append(struct.pack("<Q", self.capacity))
         for s in self.segments:
             parts.append(struct.pack("<QQQ", s.capacity, s.count, len(s.words)))
@@ -157,21 +194,21 @@ class DayBloom:
     def from_bytes(cls, body: bytes) -> DayBloom:
         if body[:4] != _MAGIC:
             raise ValueError("not a telemetry Bloom filter (bad magic)")
-        version, n_segments, _ = struct.unpack_from("<III", body, 4)
+        version, n_segments, bits_per_key, probes = struct.unpack_from("<IIII", body, 4)
         if version != _VERSION:
             raise ValueError(f"unsupported Bloom filter version {version}")
-        (capacity,) = struct.unpack_from("<Q", body, 16)
-        at = 24
+        (capacity,) = struct.unpack_from("<Q", body, 20)
+        at = 28
         segments = []
         for _ in range(n_segments):
             seg_capacity, count, n_words = struct.unpack_from("<QQQ", body, at)
             at += 24
             words = np.frombuffer(body, "<u8", n_words, at).astype(np.uint64)
             at += 8 * n_words
-            segments.append(BloomSegment(int(seg_capacity), words, int(count)))
+            segments.append(BloomSegment(int(seg_capacity), words, int(count), int(probes)))
         if at != len(body):
             raise ValueError("truncated or oversized Bloom filter")
-        return cls(int(capacity), segments)
+        return cls(int(capacity), segments, int(bits_per_key), int(probes))
 
 
 class FileKeys:
@@ -179,7 +216,7 @@ class FileKeys:
 
     def __init__(self, expected_keys: int) -> None:
         self.runs: list[U64] = []
-        self.bloom = DayBloom(max(expected_keys, MIN_SEGMENT_KEYS))
+        self.bloom = DayBloom(max(expected_keys, MIN_SEGMENT_KEYS), bits_per_key=16, probes=1)
 
     def __len__(self) -> int:
         return sum(len(r) for r in self.runs)

@@ -7,8 +7,14 @@ import json
 METADATA = {
     "007": {"max_speed": 90, "depot_lat": 40.7, "depot_lon": -74.0, "make": "Ford", "fleet": "A"},
     "V1": {"max_speed": 110.0, "depot_lat": 40.7128, "depot_lon": -74.006, "model": "Transit"},
-    "V2": {"max_speed": 25, "depot_lat": 40.75, "depot_lon": -73.99, "type": "cargo_bike",
-           "tags": ["ebike", "brooklyn"], "active": True},  # fmt: skip
+    "V2": {
+        "max_speed": 25,
+        "depot_lat": 40.75,
+        "depot_lon": -73.99,
+        "type": "cargo_bike",
+        "tags": ["ebike", "brooklyn"],
+        "active": True,
+    },  # fmt: skip
     "BAD": {"max_speed": "fast", "depot_lat": 40.7, "depot_lon": -74.0},  # invalid record
 }
 METADATA_JSON = json.dumps(METADATA).encode()
@@ -29,8 +35,10 @@ LINES: list[tuple[bytes, str]] = [  # (line, expected outcome) from line 2 on
     (b"V2,2024-05-01T08:18:00Z,40.7,-74.0,30,moving,,,", "over_max_speed"),
     (b"007,1714551330,40.7128,-74.006,50,moving,,,", "duplicate"),  # line 2, epoch spelling
     (b"V1,2024-05-01T08:19:00Z,40.71,-74.01", "missing_field"),  # 4 fields, not 9
-    (b'"V2","2024-05-01T08:19:00.250Z","40.72","-74.02","12.5","off","400","-5","carol"',
-     "stored"),  # fmt: skip
+    (
+        b'"V2","2024-05-01T08:19:00.250Z","40.72","-74.02","12.5","off","400","-5","carol"',
+        "stored",
+    ),  # fmt: skip
     (b"", "blank"),
     (b"V2,2024-05-01T08:19:00.2501Z,40.73,-74.03,12,off,,,", "duplicate"),  # same ms as above
     (b"V1,2024-05-01T08:20:00Z,40.74,-73.98,1e1,moving,45.5,,", "stored"),

@@ -174,8 +174,9 @@ def test_a_real_false_positive_of_the_filter_is_still_stored() -> None:
     day = 19_844  # 2024-05-01
     bloom = cross.bloom(day)
     assert bloom is not None
-    # crowd the day's filter until it answers "maybe seen" for keys no file stored
-    bloom.add(np.random.default_rng(1).integers(0, 2**62, 30_000).astype(np.uint64))
+    # overfill the day's filter (past its capacity, without growing it) until it answers
+    # "maybe seen" for keys that no file stored
+    bloom.segments[0].add(np.random.default_rng(1).integers(0, 2**62, 60_000).astype(np.uint64))
     instants = 1_714_561_200_000 + np.arange(400, dtype=np.int64) * 1000  # V1 from 11:00:00
     hashes = dedup_core.key_hashes(np.full(400, vehicle_hash("V1"), np.uint64), instants)
     false_positives = instants[bloom.contains(hashes)][:5]
