@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck pytest bench lock local-stack clean
+.PHONY: venv demo test lint typecheck pytest bench lock local-stack clean redis-server
 
 venv: $(STAMP)
 
@@ -23,11 +23,22 @@ demo: venv
 local-stack: venv
 	$(BIN)/pipelines local-stack
 
-test: venv
+test: venv redis-server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The telemetry cache tests run against a real Redis (tests/telemetry/conftest.py starts its own
+# redis-server on a free port): install the Debian package when the binary is missing.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "installing redis-server (Debian package) for the tests"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    redis-server >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server is still missing" >&2; exit 1; }
 
 bench: venv
 	$(BIN)/python -m bench

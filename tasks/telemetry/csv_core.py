@@ -29,7 +29,7 @@ from tasks.telemetry.contract_core import KNOWN_COLUMNS
 BOM = b"\xef\xbb\xbf"
 # Text kept of a line too long to be a telemetry row (it is rejected, not buffered whole).
 OVERSIZED_KEEP = 1024
-_NL, _CR, _COMMA, _QUOTE = 10, 13, 44, 34
+_NL, _CR = 10, 13
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -200,11 +200,11 @@ def parse_block(block: Block, header: Header) -> ParsedBlock:
 
 
 def _has_bare_cr(data: bytes) -> bool:
-    return data.count(b"\r") != data.count(b"\r\n")
+    return b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
 
 
-def _empty_table(header: Header, rows: int = 0) -> pa.Table:
-    return pa.table({name: pa.array([""] * rows, pa.string()) for name in header.positions})
+def _empty_table(header: Header) -> pa.Table:
+    return pa.table({name: pa.array([], pa.string()) for name in header.positions})
 
 
 def _line_bounds(buf: np.ndarray[Any, Any]) -> tuple[IntArray, IntArray]:
@@ -228,35 +228,31 @@ def _parse_fast(data: bytes, first_line: int, header: Header) -> ParsedBlock:
     starts, ends = _line_bounds(buf)
     numbers = first_line + np.arange(len(starts), dtype=np.int64)
     keep = ends > starts  # blank lines are not rows
-    commas = np.flatnonzero(buf == _COMMA)
-    per_line = np.bincount(np.searchsorted(ends, commas), minlength=len(starts))[: len(starts)]
-    good = keep & (per_line == max(len(header.names) - 1, 0))
+    decodable = np.ones(len(starts), dtype=bool)
     if len(buf) and int(buf.max()) >= 0x80:
-        good &= _utf8_lines(data, starts, ends)
-    bad = keep & ~good
+        decodable = _utf8_lines(data, starts, ends)
+    readable = keep & decodable
+    table = _empty_table(header)
+    if header.positions and readable.any():
+        # undecodable lines would fail a whole column: then read the decodable lines only
+        body = data if bool(decodable[keep].all()) else _select_lines(buf, starts, readable)
+        table, wrong_width = _read_fields(body, header)
+        # pyarrow numbers the rows it refused among the non-blank lines it read
+        refused = np.flatnonzero(readable)[np.asarray(wrong_width, np.int64) - 1]
+        readable[refused] = False
+    bad = keep & ~readable
     malformed = [
         (int(n), data[s:e].decode("utf-8", errors="replace"))
         for n, s, e in zip(numbers[bad], starts[bad], ends[bad], strict=True)
     ]
-    if not header.positions or not good.any():
-        return ParsedBlock(
-            _empty_table(header, int(good.sum())),
-            numbers[good],
-            data=data,
-            starts=starts[good],
-            ends=ends[good],
-            malformed=malformed,
-        )
-    body = data if bool(np.all(good == keep)) else _select_lines(buf, starts, good)
-    table = _read_fields(body, header)
-    if table.num_rows != int(good.sum()):  # pragma: no cover - framing and pyarrow disagree
-        return _parse_slow(data, first_line, header)
+    if header.positions and table.num_rows != int(readable.sum()):  # pragma: no cover
+        return _parse_slow(data, first_line, header)  # framing and pyarrow disagree
     return ParsedBlock(
         table,
-        numbers[good],
+        numbers[readable],
         data=data,
-        starts=starts[good],
-        ends=ends[good],
+        starts=starts[readable],
+        ends=ends[readable],
         malformed=malformed,
     )
 
@@ -281,14 +277,27 @@ def _select_lines(buf: np.ndarray[Any, Any], starts: IntArray, good: np.ndarray[
     return bytes(buf[np.repeat(good, lengths)].tobytes())
 
 
-def _read_fields(body: bytes, header: Header) -> pa.Table:
+def _read_fields(body: bytes, header: Header) -> tuple[pa.Table, list[int]]:
+    """The known columns as strings, and the numbers (1-based, among non-blank lines) of the
+    rows pyarrow refused because their field count differs from the header's."""
     names = [f"c{i}" for i in range(len(header.names))]
     wanted = {f"c{pos}": name for name, pos in header.positions.items()}
+    refused: list[int] = []
+
+    def skip(row: Any) -> str:
+        refused.append(int(row.number))
+        return "skip"
+
     table = pacsv.read_csv(
         pa.py_buffer(body),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
+        # one thread: row numbers of refused rows are known only then (and the flow's work is
+        # already parallel across chunks on the machine's cores)
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pacsv.ParseOptions(
-            quote_char=False, double_quote=False, newlines_in_values=False
+            quote_char=False,
+            double_quote=False,
+            newlines_in_values=False,
+            invalid_row_handler=skip,
         ),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names},
@@ -297,7 +306,7 @@ def _read_fields(body: bytes, header: Header) -> pa.Table:
             quoted_strings_can_be_null=False,
         ),
     )
-    return table.rename_columns([wanted[n] for n in table.column_names])
+    return table.rename_columns([wanted[n] for n in table.column_names]), refused
 
 
 def _parse_slow(data: bytes, first_line: int, header: Header) -> ParsedBlock:
@@ -329,6 +338,4 @@ def _parse_slow(data: bytes, first_line: int, header: Header) -> ParsedBlock:
         lines.append(line)
         texts.append(text)
     table = pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
-    if not header.positions:
-        table = _empty_table(header, len(lines))
     return ParsedBlock(table, np.array(lines, np.int64), texts=texts, malformed=malformed)

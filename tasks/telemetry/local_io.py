@@ -6,6 +6,8 @@ by the benchmark (outputs produced and counted, nothing kept) and by tests.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from collections.abc import Iterable, Iterator
@@ -106,6 +108,9 @@ def run_local(
             run.messages += chunk.messages
             run.archive += [(day, chunk.index, body) for day, body in chunk.archive]
             run.rejects += chunk.rejects
+        else:  # still render the rejects object's rows, as the flow does
+            sink = io.StringIO()
+            csv.writer(sink, lineterminator="\n").writerows(chunk.rejects)
     for day, runs in processor.keys.by_day().items():
         body = keyset_bytes(runs, table.ids)
         if keep:
@@ -122,8 +127,6 @@ def write_outputs(run: LocalRun, out: Path, file_id: str = "local") -> dict[str,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
     with (out / "rejects.csv").open("w", encoding="utf-8", newline="") as handle:
-        import csv
-
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(("line", "reason", "row"))
         writer.writerows(run.rejects)

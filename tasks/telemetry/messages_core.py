@@ -10,12 +10,12 @@ needs nothing else):
            "distance_from_depot_km","heading","odometer"(,"expires_at")],
  "vehicles":{"V00042":{"depot_lat":40.7,...}},
  "events":[["V00042","2024-05-01T08:15:30.000Z","40.7128","-74.0060","52.5","moving",
-            "3.271","90",null],...]}
+            "3.271","90",""],...]}
 ```
 
-Numbers travel as decimal strings (the text of the file, or the float's shortest repr), so
-DynamoDB stores exactly that decimal; `heading`/`odometer` are null when absent; `expires_at`
-(epoch seconds) is a field only when a retention is configured. Events are JSON-encoded with
+Every value is a string: numbers as decimal text (the text of the file, or the float's shortest
+repr), so DynamoDB stores exactly that decimal; `heading`/`odometer` are `""` when absent;
+`expires_at` (epoch seconds) is a field only when a retention is configured. Events are JSON-encoded with
 Arrow string kernels, and a message is a slice of one contiguous buffer, so building messages
 costs no per-event Python.
 """
@@ -100,32 +100,29 @@ def fields(with_expiry: bool) -> tuple[str, ...]:
     return BASE_FIELDS + (("expires_at",) if with_expiry else ())
 
 
-def _quoted_or_null(text: pa.Array) -> pa.Array:
-    quoted = pc.binary_join_element_wise('"', pc.fill_null(text, ""), '"', "")
-    return pc.if_else(pc.is_null(text), pa.scalar("null", pa.string()), quoted)
-
-
 def encode_events(events: Events, vehicle_json: pa.Array) -> pa.Array:
-    """Each event as a JSON array followed by a comma (`[...],`).
+    """Each event as a JSON array of strings followed by a comma (`["V1","2024-…",…],`).
 
-    `vehicle_json` is the JSON string of each vehicle id, indexed by code.
+    `vehicle_json` is each vehicle id JSON-escaped without its quotes, indexed by code.
     """
-    ids = pc.take(vehicle_json, pa.array(events.codes))
-    status = pc.take(_STATUS_JSON, pa.array(events.status.astype(np.int64)))
-    middle = pc.binary_join_element_wise(
+    n = len(events)
+    fields = [
+        pc.take(vehicle_json, pa.array(events.codes)),
         format_instants(events.ms),
         events.lat,
         events.lon,
         events.speed,
-        status,
+        pc.take(_STATUS_JSON, pa.array(events.status.astype(np.int64))),
         format_milli(events.distance_milli),
-        '","',
-    )
-    tail = [_quoted_or_null(events.heading), _quoted_or_null(events.odometer)]
+        pc.fill_null(events.heading, ""),
+        pc.fill_null(events.odometer, ""),
+    ]
     if events.expires_at is not None:
-        tail.append(pc.cast(pa.array(events.expires_at), pa.string()))
+        fields.append(pc.cast(pa.array(events.expires_at), pa.string()))
+    if not n:
+        return pa.array([], pa.string())
     return pc.binary_join_element_wise(
-        "[", ids, ',"', middle, '",', pc.binary_join_element_wise(*tail, ","), "],", ""
+        '["', pc.binary_join_element_wise(*fields, '","'), '"],', ""
     )
 
 
@@ -153,8 +150,8 @@ def build_messages(
 ) -> list[Message]:
     """Pack events (already in message order) into messages of at most `max_bytes` bytes.
 
-    `vehicle_json[code]` is the JSON string of a vehicle id, `vehicle_entries[code]` its
-    `"<id>":<record>` member of the message's `vehicles` object.
+    `vehicle_json[code]` is a vehicle id JSON-escaped (without quotes), `vehicle_entries[code]`
+    its `"<id>":<record>` member of the message's `vehicles` object.
     """
     if not len(events):
         return []
@@ -299,13 +296,13 @@ def _item(
         source_key=source_key,
     )
     for name in ("heading", "odometer"):
-        if event[name] is not None:
+        if event[name] not in (None, ""):
             item[name] = _decimal(event[name], name)
-    if event.get("expires_at") is not None:
+    if event.get("expires_at") not in (None, ""):
         expires = event["expires_at"]
-        if isinstance(expires, bool) or not isinstance(expires, int):
-            raise ValueError(f"expires_at {expires!r} is not an integer")
-        item["expires_at"] = expires
+        if not isinstance(expires, str) or not expires.isdigit():
+            raise ValueError(f"expires_at {expires!r} is not epoch seconds")
+        item["expires_at"] = int(expires)
     return item
 
 

@@ -45,7 +45,12 @@ from tasks.telemetry.dedup_core import (
     pack,
 )
 from tasks.telemetry.messages_core import Events, Message, build_messages
-from tasks.telemetry.values_core import Numbers, parse_numbers, parse_timestamps
+from tasks.telemetry.values_core import (
+    DYNAMO_MAX_MAGNITUDE,
+    Numbers,
+    parse_numbers,
+    parse_timestamps,
+)
 from tasks.telemetry.vehicles_core import VehicleTable
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -218,7 +223,7 @@ class FileProcessor:
         fail(st_code < 0, "bad_engine_status")
 
         # vehicles: resolve the ids of rows still valid that this run has not looked up yet
-        candidates = np.unique(vid_index[reason == 0])
+        candidates = np.flatnonzero(np.bincount(vid_index[reason == 0], minlength=len(vid_dict)))
         wanted = [vid_dict[i] for i in candidates.tolist()]
         new = [v for v in wanted if v not in self.vehicles.codes and v not in self.unknown]
         if new:
@@ -350,7 +355,7 @@ class FileProcessor:
     ) -> tuple[tuple[Numbers, Bools] | None, tuple[Numbers, Bools] | None]:
         """heading (0..360) and odometer (≥ 0), with which rows hold a usable value."""
         found: list[tuple[Numbers, Bools] | None] = []
-        for name, low, high in (("heading", 0.0, 360.0), ("odometer", 0.0, np.inf)):
+        for name, low, high in (("heading", 0.0, 360.0), ("odometer", 0.0, DYNAMO_MAX_MAGNITUDE)):
             if name not in parsed.table.column_names:
                 found.append(None)
                 continue

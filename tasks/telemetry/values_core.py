@@ -4,11 +4,11 @@ Strings are Arrow string arrays; the work is done on their offsets and UTF-8 byt
 which is an order of magnitude faster than regular expressions or per-row Python here:
 
 - **Numbers** (lat, lon, speed, heading, odometer): after trimming, a value is a number when it
-  matches `[+-]?(digits[.digits] | .digits)([eE][+-]?digits)` and is finite. The common plain
-  form `-?digits[.digits]` (≤ 32 characters) is recognised and converted without Python; any
-  other spelling is checked by the same rule one value at a time. The text kept for storage is
-  the plain text itself (so DynamoDB stores exactly the decimal that was sent), or the
-  shortest repr of the float for other spellings (`1.5e3` → `1500.0`).
+  matches `[+-]?(digits[.digits] | .digits)([eE][+-]?digits)` and is finite. Values made only of
+  `[0-9.eE+-]` are cast by Arrow (the same grammar); where a cast fails, bisection finds the few
+  values that the grammar then decides one at a time. The text kept for storage is the text as
+  written (so DynamoDB stores exactly that decimal), unless it is longer than 32 characters or
+  outside DynamoDB's number range: then the float's shortest repr.
 - **Timestamps**: ISO-8601 `YYYY-MM-DD(T|t| )HH:MM:SS[(.|,)fraction](Z|z|±HH:MM|±HHMM|±HH)`
   or integer epoch seconds (`-?` up to 12 digits). A timestamp without a zone, an impossible
   date or time, or an instant before 1900 is invalid. Fractions below a millisecond are
@@ -36,7 +36,14 @@ BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 PLAIN_MAX_CHARS = 32  # DynamoDB keeps 38 significant digits
 DYNAMO_MIN_MAGNITUDE = 1e-130  # smaller non-zero numbers cannot be stored: they become 0
+DYNAMO_MAX_MAGNITUDE = 9.9e125  # DynamoDB's largest magnitude
 _D0, _D9 = ord("0"), ord("9")
+_IS_DIGIT = np.zeros(256, dtype=bool)
+_IS_DIGIT[_D0 : _D9 + 1] = True
+_NUMERIC_CHAR = _IS_DIGIT.copy()
+_NUMERIC_CHAR[list(b".eE+-")] = True
+_IS_EXPONENT = np.zeros(256, dtype=bool)
+_IS_EXPONENT[list(b"eE")] = True
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 11, 12, 13, 32]] = True
 
@@ -102,10 +109,46 @@ class Numbers:
 
 
 def canonical_text(value: float) -> str:
-    """How a finite number that was not written plainly is stored (shortest repr)."""
+    """How a valid number whose text cannot be stored as written is stored (shortest repr)."""
     if value == 0.0 or abs(value) < DYNAMO_MIN_MAGNITUDE:
         return "0"
     return repr(value)
+
+
+def cast_rows(
+    source: pa.Array, rows: IntArray, to: pa.DataType
+) -> tuple[np.ndarray[Any, Any], BoolArray]:
+    """Cast `source[rows]` with Arrow; where a value does not cast, bisect so the others still
+    do. Returns (values, which rows cast): the rows left (a failing group below
+    `_BISECT_MIN`, or all that remain once `_BISECT_BUDGET` casts have failed) are for the
+    caller to settle value by value."""
+    values = np.zeros(len(rows), np.int64 if pa.types.is_timestamp(to) else np.float64)
+    ok = np.zeros(len(rows), dtype=bool)
+    pending = [(0, len(rows))]
+    failures = 0
+    whole = len(rows) == len(source)
+    while pending and failures < _BISECT_BUDGET:
+        lo, hi = pending.pop()
+        if hi <= lo:
+            continue
+        part = source if whole and (lo, hi) == (0, len(rows)) else pc.take(source, rows[lo:hi])
+        try:
+            cast = pc.cast(part, to)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            failures += 1
+            if hi - lo > _BISECT_MIN:
+                mid = (lo + hi) // 2
+                pending += [(lo, mid), (mid, hi)]
+            continue
+        if pa.types.is_timestamp(to):
+            cast = cast.cast(pa.int64())
+        values[lo:hi] = cast.to_numpy(zero_copy_only=False)
+        ok[lo:hi] = True
+    return values, ok
+
+
+_BISECT_MIN = 16  # below this many values a failing cast is settled value by value
+_BISECT_BUDGET = 64  # failed casts per column before the rest is settled value by value
 
 
 def parse_numbers(raw: pa.Array) -> Numbers:
@@ -115,47 +158,29 @@ def parse_numbers(raw: pa.Array) -> Numbers:
     n = len(offsets) - 1
     lengths = np.diff(offsets)
     empty = lengths == 0
-    is_digit = (data >= _D0) & (data <= _D9)
-    is_dot = data == ord(".")
-    is_minus = data == ord("-")
-    others = _per_string_sum(~(is_digit | is_dot | is_minus), offsets)
-    dots = _per_string_sum(is_dot, offsets)
-    minus = _per_string_sum(is_minus, offsets)
-    ok_len = (lengths > 0) & (lengths <= PLAIN_MAX_CHARS)
-    safe_first = np.where(ok_len, offsets[:-1], 0)
-    last_at = np.where(ok_len, offsets[1:] - 1, 0)
-    has_minus = minus == 1
-    after_sign = np.where(ok_len, offsets[:-1] + has_minus, 0)
-    if len(data):
-        first_is_minus = data[safe_first] == ord("-")
-        last_digit = is_digit[last_at]
-        start_digit = is_digit[np.minimum(after_sign, len(data) - 1)]
-    else:
-        first_is_minus = last_digit = start_digit = np.zeros(n, dtype=bool)
-    plain = (
-        ok_len
-        & (others == 0)
-        & (dots <= 1)
-        & (minus <= 1)
-        & (~has_minus | first_is_minus)
-        & last_digit
-        & start_digit
-        & (lengths > has_minus)
-    )
+    # candidates: non-empty and made only of [0-9.eE+-]; Arrow parses them (the same grammar,
+    # plus nan/inf, which contain other letters), one value at a time only where a cast fails
+    candidates = ~empty & (_per_string_sum(~_NUMERIC_CHAR[data], offsets) == 0)
     values = np.full(n, np.nan)
-    if plain.any():
-        values[plain] = pc.cast(pc.filter(source, pa.array(plain)), pa.float64()).to_numpy()
-    canonical: dict[int, str] = {}
-    rest = np.flatnonzero(~plain & ~empty)
-    if len(rest):
-        texts = pc.take(source, pa.array(rest)).to_pylist()
-        for row, text in zip(rest.tolist(), texts, strict=True):
-            if NUMBER.fullmatch(text):
-                value = float(text)
-                if math.isfinite(value):
-                    values[row] = value
-                    canonical[row] = canonical_text(value)
+    rows = np.flatnonzero(candidates)
+    cast, cast_ok = cast_rows(source, rows, pa.float64())
+    values[rows[cast_ok]] = cast[cast_ok]
+    for row in rows[~cast_ok].tolist():  # the few that Arrow refused: the grammar decides
+        text = source[row].as_py()
+        if NUMBER.fullmatch(text):
+            values[row] = float(text)
     valid = np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        magnitude = np.abs(values)
+        storable = (magnitude >= DYNAMO_MIN_MAGNITUDE) & (magnitude <= DYNAMO_MAX_MAGNITUDE)
+    zeros = np.flatnonzero(valid & (magnitude == 0))
+    if len(zeros):  # a zero is stored as written unless it is an underflow such as 1e-400
+        exponent = _per_string_sum(_IS_EXPONENT[data], offsets)[zeros] > 0
+        storable[zeros] = ~exponent
+    plain = valid & (lengths <= PLAIN_MAX_CHARS) & storable
+    canonical = {
+        row: canonical_text(float(values[row])) for row in np.flatnonzero(valid & ~plain).tolist()
+    }
     return Numbers(values, valid, empty, source, plain, canonical)
 
 
@@ -281,7 +306,13 @@ def _iso_group(mat: np.ndarray[Any, Any]) -> tuple[IntArray, BoolArray]:
 
 
 def parse_timestamps(raw: pa.Array) -> tuple[IntArray, BoolArray, BoolArray]:
-    """(instant in ms since the epoch, valid, empty) of a timestamp column."""
+    """(instant in ms since the epoch, valid, empty) of a timestamp column.
+
+    ISO strings in Arrow's shape (`T` or space, `.` fraction, `Z` or an offset) are cast by
+    Arrow (same rules: it rejects hour 24, second 60, Feb 30 and zone-less strings); the rest
+    (lower-case `t`/`z`, a `,` fraction, years outside 1677–2262, whatever Arrow refused) go
+    through the byte-matrix parser (`_iso_group`), which decides.
+    """
     source = trim(raw)
     offsets, data = _parts(source)
     n = len(offsets) - 1
@@ -292,8 +323,9 @@ def parse_timestamps(raw: pa.Array) -> tuple[IntArray, BoolArray, BoolArray]:
     if not len(data):
         return ms, valid, empty
 
-    non_digit = _per_string_sum((data < _D0) | (data > _D9), offsets)
-    first = data[np.where(lengths > 0, offsets[:-1], 0)]
+    non_digit = _per_string_sum(~_IS_DIGIT[data], offsets)
+    starts, ends = offsets[:-1], offsets[1:]
+    first = data[np.where(lengths > 0, starts, 0)]
     epoch = (lengths > 0) & (
         ((non_digit == 0) & (lengths <= 12))
         | ((non_digit == 1) & (first == ord("-")) & (lengths >= 2) & (lengths <= 13))
@@ -304,12 +336,33 @@ def parse_timestamps(raw: pa.Array) -> tuple[IntArray, BoolArray, BoolArray]:
         valid[epoch] = True
 
     iso = ~epoch & (lengths >= 20) & (lengths <= 35)
-    for width in np.unique(lengths[iso]).tolist():
-        rows = np.flatnonzero(iso & (lengths == width))
-        mat = data[offsets[rows][:, None] + np.arange(width)]
-        group_ms, group_ok = _iso_group(mat)
-        ms[rows] = group_ms
-        valid[rows] = group_ok
+    rows = np.flatnonzero(iso)
+    if len(rows):
+        at = starts[rows]
+        last = data[ends[rows] - 1]
+
+        def char(offset: IntArray | int, chars: bytes) -> BoolArray:
+            return _is(data[at + offset], chars)
+
+        zone = (last == ord("Z")) | (
+            _is(data[ends[rows] - 6], b"+-") & (data[ends[rows] - 3] == ord(":"))
+        )
+        zone |= _is(data[ends[rows] - 5], b"+-") | _is(data[ends[rows] - 3], b"+-")
+        arrowish = (
+            char(4, b"-") & char(7, b"-") & char(10, b"T ") & char(13, b":") & char(16, b":")
+            & char(19, b".+-Z") & zone
+        )  # fmt: skip
+        fast = rows[arrowish]
+        ns, ok = cast_rows(source, fast, pa.timestamp("ns", tz="UTC"))
+        ms[fast[ok]] = np.floor_divide(ns[ok], 1_000_000)
+        valid[fast[ok]] = True
+        slow = np.concatenate([rows[~arrowish], fast[~ok]])
+        for width in np.unique(lengths[slow]).tolist():
+            group = slow[lengths[slow] == width]
+            mat = data[starts[group][:, None] + np.arange(width)]
+            group_ms, group_ok = _iso_group(mat)
+            ms[group] = group_ms
+            valid[group] = group_ok
     valid &= ms >= MIN_INSTANT_MS
     return ms, valid, empty
 

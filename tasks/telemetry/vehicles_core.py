@@ -119,7 +119,7 @@ class VehicleTable:
             self.ids.append(vehicle_id)
             self.texts.append(text)
             quoted = json.dumps(vehicle_id)
-            self._quoted.append(quoted)
+            self._quoted.append(quoted[1:-1])
             self.entries.append(f"{quoted}:{text}")
             self._numbers.append(tuple(float(record[k]) for k in METADATA_REQUIRED))  # type: ignore[arg-type]
             self._hashes.append(vehicle_hash(vehicle_id))
@@ -159,7 +159,7 @@ class VehicleTable:
         return np.array([codes.get(v, -1) for v in vehicle_ids], dtype=np.int64)
 
     def json_ids(self) -> pa.Array:
-        """Each id as a JSON string literal (index = code)."""
+        """Each id JSON-escaped, without its quotes (index = code)."""
         if self._json_ids is None:
             self._json_ids = pa.array(self._quoted, pa.string())
         return self._json_ids

@@ -107,7 +107,7 @@ def test_numbers_valid_invalid_and_their_storage_text() -> None:
     assert numbers.empty.tolist() == [False] * 15 + [True] + [False] * 3
     rows = np.flatnonzero(numbers.valid)
     assert numbers.text(rows).to_pylist() == [
-        "40.7128", "-74.0060", "100000.0", "1.5", "0.5", "5.0", "007.50", "-0", "0",
+        "40.7128", "-74.0060", "1e5", "+1.5", ".5", "5.", "007.50", "-0", "0",
     ]  # fmt: skip
     assert numbers.values[:3].tolist() == [40.7128, -74.006, 100000.0]
 
