@@ -1,7 +1,7 @@
 -- Fleet telemetry: the Parquet archive written by flows/telemetry.py (telemetry-file).
 --
 -- One object per file chunk and event date: events/date=YYYY-MM-DD/<file id>-<chunk>.parquet
--- (zstd). Columns match tasks/telemetry/archive_core.py:SCHEMA exactly
+-- (Snappy). Columns match tasks/telemetry/archive_core.py:SCHEMA exactly
 -- (tests/telemetry/test_athena_ddl.py checks it). `timestamp` is the event instant,
 -- Parquet TIMESTAMP(MILLIS, isAdjustedToUTC=true); `date` is its UTC date. Each event is stored
 -- once (the file flow drops duplicates before archiving, and a rerun overwrites its own
@@ -29,7 +29,7 @@ PARTITIONED BY (`date` string)
 STORED AS PARQUET
 LOCATION 's3://fleet-telemetry-archive-dev/events/'
 TBLPROPERTIES (
-  'parquet.compression' = 'ZSTD',
+  'parquet.compression' = 'SNAPPY',
   'projection.enabled' = 'true',
   'projection.date.type' = 'date',
   'projection.date.format' = 'yyyy-MM-dd',

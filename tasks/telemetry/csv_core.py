@@ -100,6 +100,7 @@ def _blocks(buf: bytearray, it: Iterator[bytes], block_bytes: int, line: int) ->
     index = 0
     oversized: list[tuple[int, bytes, int]] = []
     exhausted = False
+    pos = 0  # start of the unconsumed bytes in `buf` (compacted now and then, not per block)
 
     def more() -> None:
         nonlocal exhausted
@@ -110,35 +111,40 @@ def _blocks(buf: bytearray, it: Iterator[bytes], block_bytes: int, line: int) ->
             buf.extend(chunk)
 
     while True:
-        while len(buf) < block_bytes and not exhausted:
+        if pos > block_bytes and pos * 2 > len(buf):
+            del buf[:pos]
+            pos = 0
+        while len(buf) - pos < block_bytes and not exhausted:
             more()
-        if exhausted and len(buf) <= block_bytes:
-            data = bytes(buf)
-            buf.clear()
+        left = len(buf) - pos
+        if exhausted and left <= block_bytes:
+            data = bytes(buf[pos:])
+            pos = len(buf)
         else:
             # cut at the last line break within the block (or after it, for a long line)
-            cut = buf.rfind(b"\n", 0, block_bytes)
+            cut = buf.rfind(b"\n", pos, pos + block_bytes)
             if cut < 0:
-                cut = buf.find(b"\n", block_bytes)
-            if cut < 0 and len(buf) > 2 * block_bytes:
+                cut = buf.find(b"\n", pos + block_bytes)
+            if cut < 0 and left > 2 * block_bytes:
                 # one line longer than any row: keep its start, skip to its end
-                skipped, rest = _skip_line(buf, it)
-                oversized.append((line, bytes(buf[:OVERSIZED_KEEP]), skipped))
+                skipped, rest = _skip_line(buf[pos:], it)
+                oversized.append((line, bytes(buf[pos : pos + OVERSIZED_KEEP]), skipped))
                 buf[:] = rest
+                pos = 0
                 line += 1
                 continue
             if cut < 0 and not exhausted:
                 more()
                 continue
             end = len(buf) if cut < 0 else cut + 1
-            data = bytes(buf[:end])
-            del buf[:end]
+            data = bytes(buf[pos:end])
+            pos = end
         if data or oversized:
             yield Block(index, data, line, tuple(oversized))
             index += 1
             oversized = []
             line += data.count(b"\n")
-        if exhausted and not buf:
+        if exhausted and pos >= len(buf):
             return
 
 

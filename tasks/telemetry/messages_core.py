@@ -145,6 +145,7 @@ def build_messages(
     source_key: str,
     vehicle_json: pa.Array,
     vehicle_entries: Sequence[str],
+    entry_lengths: np.ndarray[Any, np.dtype[np.int64]] | Sequence[int],
     max_bytes: int,
     with_expiry: bool,
 ) -> list[Message]:
@@ -159,15 +160,13 @@ def build_messages(
     sizes = np.diff(offsets)
     codes = events.codes
     entry = vehicle_entries
-    entry_len = np.zeros(int(codes.max()) + 1, np.int64)
-    for code in np.unique(codes).tolist():
-        entry_len[code] = len(entry[code]) + 1
+    entry_len = np.asarray(entry_lengths, np.int64) + 1  # with its separating comma
     starts_run = np.ones(len(codes), dtype=bool)
     starts_run[1:] = codes[1:] != codes[:-1]
     cost = sizes + np.where(starts_run, entry_len[codes], 0)
     cumulative = np.concatenate(([0], np.cumsum(cost)))
     head = _head(f"{batch_prefix}-{priority[0]}000000", source_key, priority, with_expiry)
-    budget = max_bytes - len(head) - len('},"events":[]}') - int(entry_len.max())
+    budget = max_bytes - len(head) - len('},"events":[]}') - int(entry_len[codes].max())
     if budget < int(cost.max()):
         raise PoisonMessageError(
             f"one event with its vehicle record needs {int(cost.max()) + len(head)} bytes, "

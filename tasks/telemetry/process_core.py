@@ -142,10 +142,10 @@ def _column(parsed: ParsedBlock, name: str) -> pa.Array:
     return pa.array([""] * parsed.readable, pa.string())
 
 
-def _dictionary(values: pa.Array) -> tuple[IntArray, list[str]]:
+def _dictionary(values: pa.Array) -> tuple[IntArray, pa.Array]:
     encoded = pc.dictionary_encode(values)
     indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return indices, encoded.dictionary.to_pylist()
+    return indices, encoded.dictionary
 
 
 class FileProcessor:
@@ -197,8 +197,10 @@ class FileProcessor:
         def fail(mask: Bools, code: str) -> None:
             reason[(reason == 0) & mask] = REASON_INDEX[code]
 
-        vid_index, vid_dict = _dictionary(_column(parsed, "vehicle_id"))
-        st_index, st_dict = _dictionary(_column(parsed, "engine_status"))
+        vid_index, vid_dict_array = _dictionary(_column(parsed, "vehicle_id"))
+        vid_dict: list[str] = vid_dict_array.to_pylist()
+        st_index, st_dict_array = _dictionary(_column(parsed, "engine_status"))
+        st_dict: list[str] = st_dict_array.to_pylist()
         ms, ts_ok, ts_empty = parse_timestamps(_column(parsed, "timestamp"))
         lat = parse_numbers(_column(parsed, "lat"))
         lon = parse_numbers(_column(parsed, "lon"))
@@ -229,7 +231,7 @@ class FileProcessor:
         if new:
             self.resolve(new)
             self.unknown.update(v for v in new if v not in self.vehicles.codes)
-        dict_codes = self.vehicles.lookup(vid_dict)
+        dict_codes = self.vehicles.lookup(vid_dict_array)
         code = dict_codes[vid_index] if len(vid_dict) else np.full(n, -1, np.int64)
         fail(code < 0, "unknown_vehicle")
         known = np.maximum(code, 0)
@@ -331,6 +333,7 @@ class FileProcessor:
                 source_key=self.source_key,
                 vehicle_json=vehicles.json_ids(),
                 vehicle_entries=vehicles.entries,
+                entry_lengths=vehicles.entry_lengths,
                 max_bytes=self.message_bytes,
                 with_expiry=expires is not None,
             )
@@ -374,10 +377,11 @@ def _optional_text(column: tuple[Numbers, Bools] | None, rows: IntArray) -> pa.A
         return pa.nulls(len(rows), pa.string())
     numbers, usable = column
     keep = usable[rows]
-    text = numbers.text(rows[keep]) if keep.any() else pa.array([], pa.string())
+    if keep.all():
+        return numbers.text(rows)
     out = pa.nulls(len(rows), pa.string())
     if keep.any():
-        out = pc.replace_with_mask(out, pa.array(keep), text)
+        out = pc.replace_with_mask(out, pa.array(keep), numbers.text(rows[keep]))
     return out
 
 

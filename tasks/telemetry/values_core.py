@@ -158,25 +158,30 @@ def parse_numbers(raw: pa.Array) -> Numbers:
     n = len(offsets) - 1
     lengths = np.diff(offsets)
     empty = lengths == 0
-    # candidates: non-empty and made only of [0-9.eE+-]; Arrow parses them (the same grammar,
-    # plus nan/inf, which contain other letters), one value at a time only where a cast fails
-    candidates = ~empty & (_per_string_sum(~_NUMERIC_CHAR[data], offsets) == 0)
     values = np.full(n, np.nan)
-    rows = np.flatnonzero(candidates)
-    cast, cast_ok = cast_rows(source, rows, pa.float64())
-    values[rows[cast_ok]] = cast[cast_ok]
-    for row in rows[~cast_ok].tolist():  # the few that Arrow refused: the grammar decides
-        text = source[row].as_py()
-        if NUMBER.fullmatch(text):
-            values[row] = float(text)
+    try:  # the usual chunk: every value is a number (one cast, nothing else to check)
+        values = np.asarray(pc.cast(source, pa.float64()).to_numpy(zero_copy_only=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # candidates: non-empty and made only of [0-9.eE+-]; Arrow parses them (the same
+        # grammar, plus nan/inf, which have other letters); a value Arrow refuses is settled
+        # by the grammar one at a time
+        candidates = ~empty & (_per_string_sum(~_NUMERIC_CHAR[data], offsets) == 0)
+        rows = np.flatnonzero(candidates)
+        cast, cast_ok = cast_rows(source, rows, pa.float64())
+        values[rows[cast_ok]] = cast[cast_ok]
+        for row in rows[~cast_ok].tolist():
+            text = source[row].as_py()
+            if NUMBER.fullmatch(text):
+                values[row] = float(text)
     valid = np.isfinite(values)
     with np.errstate(invalid="ignore"):
         magnitude = np.abs(values)
         storable = (magnitude >= DYNAMO_MIN_MAGNITUDE) & (magnitude <= DYNAMO_MAX_MAGNITUDE)
-    zeros = np.flatnonzero(valid & (magnitude == 0))
-    if len(zeros):  # a zero is stored as written unless it is an underflow such as 1e-400
-        exponent = _per_string_sum(_IS_EXPONENT[data], offsets)[zeros] > 0
-        storable[zeros] = ~exponent
+    zeros = valid & (magnitude == 0)
+    storable |= zeros
+    if zeros.any() and bool(_IS_EXPONENT[data].any()):  # an underflow such as 1e-400 is no 0
+        exponent = _per_string_sum(_IS_EXPONENT[data], offsets) > 0
+        storable &= ~(zeros & exponent)
     plain = valid & (lengths <= PLAIN_MAX_CHARS) & storable
     canonical = {
         row: canonical_text(float(values[row])) for row in np.flatnonzero(valid & ~plain).tolist()
@@ -323,13 +328,17 @@ def parse_timestamps(raw: pa.Array) -> tuple[IntArray, BoolArray, BoolArray]:
     if not len(data):
         return ms, valid, empty
 
-    non_digit = _per_string_sum(~_IS_DIGIT[data], offsets)
     starts, ends = offsets[:-1], offsets[1:]
-    first = data[np.where(lengths > 0, starts, 0)]
-    epoch = (lengths > 0) & (
-        ((non_digit == 0) & (lengths <= 12))
-        | ((non_digit == 1) & (first == ord("-")) & (lengths >= 2) & (lengths <= 13))
-    )
+    epoch = np.zeros(n, dtype=bool)
+    short = np.flatnonzero((lengths > 0) & (lengths <= 13))  # only these can be epoch seconds
+    if len(short):
+        sub_offsets, sub_data = _parts(pc.take(source, short))
+        non_digit = _per_string_sum(~_IS_DIGIT[sub_data], sub_offsets)
+        sub_lengths = lengths[short]
+        first = sub_data[sub_offsets[:-1]]
+        epoch[short] = ((non_digit == 0) & (sub_lengths <= 12)) | (
+            (non_digit == 1) & (first == ord("-")) & (sub_lengths >= 2)
+        )
     if epoch.any():
         seconds = pc.cast(pc.filter(source, pa.array(epoch)), pa.int64()).to_numpy()
         ms[epoch] = seconds * 1000
@@ -380,59 +389,65 @@ def _string_array(mat: np.ndarray[Any, Any]) -> pa.Array:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(mat.tobytes()))
 
 
-def format_instants(ms: IntArray) -> pa.Array:
-    """`YYYY-MM-DDTHH:MM:SS.mmmZ` strings of instants (years 1000-9999), built as bytes."""
-    n = len(ms)
-    days = np.floor_divide(ms, 86_400_000)
-    rest = ms - days * 86_400_000
+_TIME_OF_DAY: np.ndarray[Any, Any] | None = None  # `HH:MM:SS` of each second of a day
+
+
+def _time_of_day() -> np.ndarray[Any, Any]:
+    global _TIME_OF_DAY
+    if _TIME_OF_DAY is None:
+        seconds = np.arange(86_400)
+        table = np.empty((86_400, 8), np.uint8)
+        table[:, 0:2] = _TWO[seconds // 3600]
+        table[:, 3:5] = _TWO[seconds // 60 % 60]
+        table[:, 6:8] = _TWO[seconds % 60]
+        table[:, 2] = table[:, 5] = ord(":")
+        _TIME_OF_DAY = table
+    return _TIME_OF_DAY
+
+
+def _dates(days: IntArray) -> np.ndarray[Any, Any]:
+    """`YYYY-MM-DD` bytes of each day (years 1000-9999)."""
     year, month, day = civil_from_days(days)
-    seconds = rest // 1000
-    milli = rest - seconds * 1000
-    hour = seconds // 3600
-    minute_of_hour = (seconds - hour * 3600) // 60
-    second = seconds - hour * 3600 - minute_of_hour * 60
-    mat = np.empty((n, 24), np.uint8)
+    mat = np.empty((len(days), 10), np.uint8)
     mat[:, 0:2] = _TWO[year // 100]
     mat[:, 2:4] = _TWO[year % 100]
     mat[:, 5:7] = _TWO[month]
     mat[:, 8:10] = _TWO[day]
-    mat[:, 11:13] = _TWO[hour]
-    mat[:, 14:16] = _TWO[minute_of_hour]
-    mat[:, 17:19] = _TWO[second]
-    mat[:, 20:23] = _THREE[milli]
     mat[:, 4] = mat[:, 7] = ord("-")
-    mat[:, 10] = ord("T")
-    mat[:, 13] = mat[:, 16] = ord(":")
-    mat[:, 19] = ord(".")
-    mat[:, 23] = ord("Z")
+    return mat
+
+
+def format_instants(ms: IntArray) -> pa.Array:
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ` strings of instants (years 1000-9999), built as bytes from
+    a table of the dates present, a table of the seconds of a day and one of milliseconds."""
+    n = len(ms)
+    mat = np.empty((n, 24), np.uint8)
+    if n:
+        days = np.floor_divide(ms, 86_400_000)
+        rest = ms - days * 86_400_000
+        seconds = rest // 1000
+        first, last = int(days.min()), int(days.max())
+        # np.take(axis=0) gathers rows ~10x faster than fancy indexing here
+        if last - first < 10_000:  # a table of the dates in range, then one gather
+            table = _dates(np.arange(first, last + 1, dtype=np.int64))
+            mat[:, 0:10] = np.take(table, days - first, axis=0)
+        else:
+            mat[:, 0:10] = _dates(days)
+        mat[:, 11:19] = np.take(_time_of_day(), seconds, axis=0)
+        mat[:, 20:23] = np.take(_THREE, rest - seconds * 1000, axis=0)
+        mat[:, 10] = ord("T")
+        mat[:, 19] = ord(".")
+        mat[:, 23] = ord("Z")
     return _string_array(mat)
+
+
+_DOT_THREE = np.concatenate([np.full((1000, 1), ord("."), np.uint8), _THREE], axis=1)
 
 
 def format_milli(values: IntArray) -> pa.Array:
     """Non-negative integers in thousandths as text with 3 decimals (`343556` → `343.556`)."""
-    n = len(values)
-    if n and int(values.min()) < 0:
+    if len(values) and int(values.min()) < 0:
         raise ValueError("format_milli formats non-negative values only")
-    whole = values // 1000
-    digits = np.ones(n, np.int64)
-    power = 10
-    while n and power <= int(whole.max()):
-        digits += whole >= power
-        power *= 10
-    lengths = digits + 4
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    out = np.empty(int(offsets[-1]), np.uint8)
-    start = offsets[:-1]
-    remaining = whole.copy()
-    for k in range(int(digits.max()) if n else 0):
-        has = digits > k
-        out[(start + digits - 1 - k)[has]] = _D0 + remaining[has] % 10
-        remaining //= 10
-    out[start + digits] = ord(".")
-    frac = _THREE[values - whole * 1000]
-    for j in range(3):
-        out[start + digits + 1 + j] = frac[:, j]
-    return pa.StringArray.from_buffers(
-        n, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(out.tobytes())
-    )
+    whole = pc.cast(pa.array(values // 1000), pa.string())
+    fraction = _string_array(np.take(_DOT_THREE, values % 1000, axis=0))
+    return pc.binary_join_element_wise(whole, fraction, "")

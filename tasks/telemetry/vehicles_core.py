@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.telemetry.contract_core import METADATA_REQUIRED
 
@@ -99,6 +100,8 @@ class VehicleTable:
         self.texts: list[str] = []
         self.entries: list[str] = []  # `"<id>":<record>`, the vehicle's part of a message
         self._quoted: list[str] = []
+        self._entry_lengths: np.ndarray[Any, np.dtype[np.int64]] | None = None
+        self._id_array: pa.Array | None = None
         self._json_ids: pa.Array | None = None
         self._numbers: list[tuple[float, float, float]] = []
         self._hashes: list[int] = []
@@ -153,10 +156,19 @@ class VehicleTable:
     def hashes(self) -> np.ndarray[Any, np.dtype[np.uint64]]:
         return self._columns()[3]
 
-    def lookup(self, vehicle_ids: Sequence[str]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    def lookup(self, vehicle_ids: Sequence[str] | pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
         """The code of each id, -1 for vehicles not in the table (exact text match)."""
-        codes = self.codes
-        return np.array([codes.get(v, -1) for v in vehicle_ids], dtype=np.int64)
+        if not self.ids or not len(vehicle_ids):
+            return np.full(len(vehicle_ids), -1, np.int64)
+        found = pc.index_in(pa.array(vehicle_ids, pa.string()), value_set=self.id_array())
+        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), np.int64)
+
+    @property
+    def entry_lengths(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Length of each vehicle's `vehicles` member in a message (index = code)."""
+        if self._entry_lengths is None or len(self._entry_lengths) != len(self.entries):
+            self._entry_lengths = np.array([len(e) for e in self.entries], np.int64)
+        return self._entry_lengths
 
     def json_ids(self) -> pa.Array:
         """Each id JSON-escaped, without its quotes (index = code)."""
@@ -166,7 +178,9 @@ class VehicleTable:
 
     def id_array(self) -> pa.Array:
         """The ids as an Arrow array (index = code)."""
-        return pa.array(self.ids, pa.string())
+        if self._id_array is None or len(self._id_array) != len(self.ids):
+            self._id_array = pa.array(self.ids, pa.string())
+        return self._id_array
 
 
 class TtlCache:

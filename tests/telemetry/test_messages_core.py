@@ -53,6 +53,7 @@ def build(ev: Events, vehicles: VehicleTable, max_bytes: int = 100_000, **kw: ob
         source_key="incoming/2024/05/01/a.csv",
         vehicle_json=vehicles.json_ids(),
         vehicle_entries=vehicles.entries,
+        entry_lengths=vehicles.entry_lengths,
         max_bytes=max_bytes,
         with_expiry=ev.expires_at is not None,
     )
