@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # module names under bench/, each with a `run(argv) -> int`
-BENCHMARKS: tuple[str, ...] = ("lamp", "csv_profile", "nyc311")
+BENCHMARKS: tuple[str, ...] = ("lamp", "csv_profile", "nyc311", "telemetry")
 
 
 def main() -> int:

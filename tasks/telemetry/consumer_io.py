@@ -194,7 +194,9 @@ def describe(message: Received, s: Settings) -> dict[str, Any]:
             info["batch"] = info["batch"] or doc.get("batch")
             info["priority"] = doc.get("priority")
             info["source_key"] = doc.get("source_key")
-            info["events"] = len(doc.get("events") or [])
+            events = doc.get("events")
+            columns = list(events.values()) if isinstance(events, dict) else []
+            info["events"] = len(columns[0]) if columns and isinstance(columns[0], list) else 0
     except ValueError:
         info["error"] = "body is not JSON"
     record = s3.read_json(

@@ -2,22 +2,22 @@
 
 A message carries a batch of events of one priority, sorted by vehicle and time, and the metadata
 record of each vehicle it mentions, so it is self-contained (a redriven or replayed message
-needs nothing else):
+needs nothing else). Events are columns (one JSON array per field, same length):
 
 ```
 {"v":1,"batch":"<file id>-<chunk>-<h|l><n>","source_key":"incoming/...","priority":"high",
- "fields":["vehicle_id","timestamp","lat","lon","speed","engine_status",
-           "distance_from_depot_km","heading","odometer"(,"expires_at")],
  "vehicles":{"V00042":{"depot_lat":40.7,...}},
- "events":[["V00042","2024-05-01T08:15:30.000Z","40.7128","-74.0060","52.5","moving",
-            "3.271","90",""],...]}
+ "events":{"vehicle_id":["V00042","V00042",...],"timestamp":["2024-05-01T08:15:30.000Z",...],
+           "lat":["40.7128",...],"lon":[...],"speed":[...],"engine_status":["moving",...],
+           "distance_from_depot_km":["3.271",...],"heading":["90",""...],"odometer":[...]
+           (,"expires_at":["1717143330",...])}}
 ```
 
 Every value is a string: numbers as decimal text (the text of the file, or the float's shortest
 repr), so DynamoDB stores exactly that decimal; `heading`/`odometer` are `""` when absent;
-`expires_at` (epoch seconds) is a field only when a retention is configured. Events are JSON-encoded with
-Arrow string kernels, and a message is a slice of one contiguous buffer, so building messages
-costs no per-event Python.
+`expires_at` (epoch seconds) is a field only when a retention is configured. Messages are built
+with Arrow string kernels (each column of every message is one `binary_join` over list
+slices), so building them costs no per-event Python.
 """
 
 from __future__ import annotations
@@ -54,10 +54,7 @@ BASE_FIELDS = (
     "odometer",
 )
 _STATUS_JSON = pa.array(list(ENGINE_STATUSES), pa.string())
-_FIELDS_JSON = {
-    e: json.dumps(list(BASE_FIELDS + (("expires_at",) if e else ())), separators=(",", ":"))
-    for e in (False, True)
-}
+
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -100,13 +97,12 @@ def fields(with_expiry: bool) -> tuple[str, ...]:
     return BASE_FIELDS + (("expires_at",) if with_expiry else ())
 
 
-def encode_events(events: Events, vehicle_json: pa.Array) -> pa.Array:
-    """Each event as a JSON array of strings followed by a comma (`["V1","2024-…",…],`).
+def event_columns(events: Events, vehicle_json: pa.Array) -> list[pa.Array]:
+    """The message fields of the events as string columns (JSON-safe text, in `fields` order).
 
     `vehicle_json` is each vehicle id JSON-escaped without its quotes, indexed by code.
     """
-    n = len(events)
-    fields = [
+    columns = [
         pc.take(vehicle_json, pa.array(events.codes)),
         format_instants(events.ms),
         events.lat,
@@ -118,23 +114,13 @@ def encode_events(events: Events, vehicle_json: pa.Array) -> pa.Array:
         pc.fill_null(events.odometer, ""),
     ]
     if events.expires_at is not None:
-        fields.append(pc.cast(pa.array(events.expires_at), pa.string()))
-    if not n:
-        return pa.array([], pa.string())
-    return pc.binary_join_element_wise(
-        '["', pc.binary_join_element_wise(*fields, '","'), '"],', ""
-    )
+        columns.append(pc.cast(pa.array(events.expires_at), pa.string()))
+    return [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
 
 
-def _buffer(encoded: pa.Array) -> tuple[np.ndarray[Any, Any], memoryview]:
-    """(offsets, bytes) of a string array, offsets relative to its data."""
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    _v, off_buf, data_buf = encoded.buffers()
-    offsets = np.frombuffer(off_buf, np.int32, len(encoded) + 1, encoded.offset * 4)
-    offsets = offsets.astype(np.int64)
-    data = memoryview(data_buf)[offsets[0] : offsets[-1]] if data_buf is not None else b""
-    return offsets - offsets[0], memoryview(data)
+def _lengths(column: pa.Array) -> IntArray:
+    offsets = np.frombuffer(column.buffers()[1], np.int32, len(column) + 1, column.offset * 4)
+    return np.diff(offsets).astype(np.int64)
 
 
 def build_messages(
@@ -152,45 +138,55 @@ def build_messages(
     """Pack events (already in message order) into messages of at most `max_bytes` bytes.
 
     `vehicle_json[code]` is a vehicle id JSON-escaped (without quotes), `vehicle_entries[code]`
-    its `"<id>":<record>` member of the message's `vehicles` object.
+    its `"<id>":<record>` member of the message's `vehicles` object. Each column of a message
+    is one Arrow `binary_join` over list slices of that column: no per-event Python.
     """
-    if not len(events):
+    n = len(events)
+    if not n:
         return []
-    offsets, data = _buffer(encode_events(events, vehicle_json))
-    sizes = np.diff(offsets)
+    names = fields(with_expiry)
+    columns = event_columns(events, vehicle_json)
     codes = events.codes
     entry = vehicle_entries
     entry_len = np.asarray(entry_lengths, np.int64) + 1  # with its separating comma
-    starts_run = np.ones(len(codes), dtype=bool)
+    starts_run = np.ones(n, dtype=bool)
     starts_run[1:] = codes[1:] != codes[:-1]
-    cost = sizes + np.where(starts_run, entry_len[codes], 0)
+    cost = sum(_lengths(c) for c in columns) + 3 * len(names)  # `","` after each value
+    cost = cost + np.where(starts_run, entry_len[codes], 0)
     cumulative = np.concatenate(([0], np.cumsum(cost)))
-    head = _head(f"{batch_prefix}-{priority[0]}000000", source_key, priority, with_expiry)
-    budget = max_bytes - len(head) - len('},"events":[]}') - int(entry_len[codes].max())
+    head = _head(f"{batch_prefix}-{priority[0]}000000", source_key, priority)
+    frame = len(head) + len(_events_json(names, [""] * len(names))) + 1
+    budget = max_bytes - frame - int(entry_len[codes].max())
     if budget < int(cost.max()):
         raise PoisonMessageError(
-            f"one event with its vehicle record needs {int(cost.max()) + len(head)} bytes, "
+            f"one event with its vehicle record needs {int(cost.max()) + frame} bytes, "
             f"more than the message limit of {max_bytes}"
         )
-    messages: list[Message] = []
-    start = 0
-    tag = priority[0]
-    while start < len(codes):
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
         end = int(np.searchsorted(cumulative, cumulative[start] + budget, side="right")) - 1
-        end = max(end, start + 1)
-        batch = f"{batch_prefix}-{tag}{len(messages):05d}"
+        bounds.append(min(max(end, start + 1), n))
+    offsets = pa.array(bounds, pa.int32())
+    joined = [
+        pc.binary_join(pa.ListArray.from_arrays(offsets, column), '","').to_pylist()
+        for column in columns
+    ]
+    messages: list[Message] = []
+    tag = priority[0]
+    for m, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        batch = f"{batch_prefix}-{tag}{m:05d}"
         vehicles = ",".join(entry[c] for c in _distinct(codes[start:end]))
-        events_json = bytes(data[offsets[start] : offsets[end] - 1]).decode()
-        body = (
-            _head(batch, source_key, priority, with_expiry)
-            + vehicles
-            + '},"events":['
-            + events_json
-            + "]}"
-        )
+        values = [column[m] for column in joined]
+        body = _head(batch, source_key, priority) + vehicles + _events_json(names, values)
         messages.append(Message(batch, priority, body, end - start))
-        start = end
     return messages
+
+
+def _events_json(names: Sequence[str], joined: Sequence[str]) -> str:
+    """`},"events":{"<field>":["v1","v2",…],…}}` from each field's `","`-joined values."""
+    columns = ",".join(f'"{name}":["{text}"]' for name, text in zip(names, joined, strict=True))
+    return '},"events":{' + columns + "}}"
 
 
 def _distinct(codes: IntArray) -> list[int]:
@@ -199,11 +195,10 @@ def _distinct(codes: IntArray) -> list[int]:
     return [int(c) for c in codes[keep].tolist()]
 
 
-def _head(batch: str, source_key: str, priority: str, with_expiry: bool) -> str:
+def _head(batch: str, source_key: str, priority: str) -> str:
     return (
         f'{{"v":{VERSION},"batch":{json.dumps(batch)},"source_key":{json.dumps(source_key)},'
-        f'"priority":{json.dumps(priority)},"fields":{_FIELDS_JSON[with_expiry]},'
-        '"vehicles":{'
+        f'"priority":{json.dumps(priority)},"vehicles":{{'
     )
 
 
@@ -246,33 +241,32 @@ def parse_message(body: str) -> ParsedMessage:
         raise PoisonMessageError(f"not a version-{VERSION} telemetry message")
     try:
         batch, priority, source_key = str(doc["batch"]), str(doc["priority"]), doc["source_key"]
-        names, vehicles, events = doc["fields"], doc["vehicles"], doc["events"]
+        vehicles, columns = doc["vehicles"], doc["events"]
     except KeyError as exc:
         raise PoisonMessageError(f"message lacks {exc.args[0]!r}") from None
     if not (
-        isinstance(names, list)
-        and set(BASE_FIELDS) <= set(names)
-        and isinstance(vehicles, dict)
-        and isinstance(events, list)
+        isinstance(vehicles, dict)
+        and isinstance(columns, dict)
         and isinstance(source_key, str)
+        and set(BASE_FIELDS) <= set(columns)
+        and all(isinstance(c, list) for c in columns.values())
+        and len({len(c) for c in columns.values()}) == 1
     ):
-        raise PoisonMessageError("message fields, vehicles or events are malformed")
+        raise PoisonMessageError("message vehicles or event columns are malformed")
+    names = list(columns)
     items: list[dict[str, Any]] = []
     errors: list[str] = []
-    for i, row in enumerate(events):
+    for i, row in enumerate(zip(*columns.values(), strict=True)):
         try:
-            items.append(_item(row, names, vehicles, source_key, priority))
+            items.append(_item(dict(zip(names, row, strict=True)), vehicles, source_key, priority))
         except ValueError as exc:
             errors.append(f"event {i}: {exc}")
     return ParsedMessage(batch, priority, source_key, items, errors)
 
 
 def _item(
-    row: Any, names: list[str], vehicles: Mapping[str, Any], source_key: str, priority: str
+    event: dict[str, Any], vehicles: Mapping[str, Any], source_key: str, priority: str
 ) -> dict[str, Any]:
-    if not isinstance(row, list) or len(row) != len(names):
-        raise ValueError(f"expected {len(names)} values, got {row!r}")
-    event = dict(zip(names, row, strict=True))
     vehicle_id, timestamp, status = event["vehicle_id"], event["timestamp"], event["engine_status"]
     if not isinstance(vehicle_id, str) or not vehicle_id:
         raise ValueError(f"vehicle_id {vehicle_id!r} is not a non-empty string")

@@ -43,6 +43,7 @@ from tasks.telemetry.dedup_core import (
     day_of,
     key_hashes,
     pack,
+    unpack,
 )
 from tasks.telemetry.messages_core import Events, Message, build_messages
 from tasks.telemetry.values_core import (
@@ -256,27 +257,25 @@ class FileProcessor:
             self._outputs(parsed, result, stored, code, ms, lat, lon, speed, st_code)
 
     def _dedup(self, valid: IntArray, code: IntArray, ms: IntArray) -> IntArray:
-        """Rows (of `valid`, in file order) that are the first occurrence of their key."""
+        """Rows (of `valid`) that are the first occurrence of their key, in key order
+        (vehicle code, then instant): the order of the queue messages and the archive."""
         if not len(valid):
             return valid
-        keys = pack(code[valid], ms[valid])
-        hashes = key_hashes(self.vehicles.hashes[code[valid]], ms[valid])
-        unique, first = np.unique(keys, return_index=True)
-        unique_hashes = hashes[first]
+        unique, first = np.unique(pack(code[valid], ms[valid]), return_index=True)
+        unique_codes, unique_ms = unpack(unique)
+        unique_hashes = key_hashes(self.vehicles.hashes[unique_codes], unique_ms)
         new = ~self.keys.contains(unique, unique_hashes)
         candidates = np.flatnonzero(new)
         if len(candidates):
-            rows = valid[first[candidates]]
-            days = day_of(ms[rows])
+            days = day_of(unique_ms[candidates])
             maybe = self.cross.maybe(days, unique_hashes[candidates])
             if maybe.any():
                 suspects = candidates[maybe]
-                suspect_rows = valid[first[suspects]]
-                ids = [self.vehicles.ids[c] for c in code[suspect_rows].tolist()]
-                seen = self.cross.confirm(day_of(ms[suspect_rows]), ids, ms[suspect_rows])
+                ids = [self.vehicles.ids[c] for c in unique_codes[suspects].tolist()]
+                seen = self.cross.confirm(day_of(unique_ms[suspects]), ids, unique_ms[suspects])
                 new[suspects[seen]] = False
         self.keys.add(unique[new], unique_hashes[new])
-        return np.sort(valid[first[new]])
+        return valid[first[new]]
 
     def _outputs(
         self,
@@ -291,8 +290,7 @@ class FileProcessor:
         status: np.ndarray[Any, Any],
     ) -> None:
         heading, odometer = self._optional(parsed, result)
-        c, t = code[rows], ms[rows]
-        order = rows[np.lexsort((t, c))]
+        order = rows  # already in (vehicle code, instant) order
         c, t = code[order], ms[order]
         vehicles = self.vehicles
         distance = distance_milli_km(

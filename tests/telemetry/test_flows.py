@@ -224,7 +224,7 @@ def poison_message(s: Settings) -> str:
                                 entry_lengths=table.entry_lengths, max_bytes=100_000,
                                 with_expiry=False)  # fmt: skip
     doc = json.loads(message.body)
-    doc["events"][2][2] = "north"
+    doc["events"]["lat"][2] = "north"
     queue_io.send_body(queue_io.queue_url(s.telemetry_high_queue), json.dumps(doc),
                        message.batch, 5)  # fmt: skip
     return message.batch

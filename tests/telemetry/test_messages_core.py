@@ -92,7 +92,7 @@ def test_expires_at_is_a_field_only_with_a_retention() -> None:
     (with_ttl,) = build(events([0, 0], expires=True), vehicles)
     (without,) = build(events([0, 0]), vehicles)
     assert [i["expires_at"] for i in parse_message(with_ttl.body).items] == [1_714_521_600, 1_714_521_601]
-    assert "expires_at" not in json.loads(without.body)["fields"]
+    assert "expires_at" not in json.loads(without.body)["events"]
     assert "expires_at" not in parse_message(without.body).items[0]
 
 
@@ -106,8 +106,9 @@ def test_messages_stay_under_the_limit_and_carry_their_vehicles(max_bytes: int) 
     for message in messages:
         assert len(message.body) <= max_bytes
         doc = json.loads(message.body)
-        assert set(doc["vehicles"]) == {e[0] for e in doc["events"]}
-        total += len(doc["events"])
+        assert set(doc["vehicles"]) == set(doc["events"]["vehicle_id"])
+        assert {len(column) for column in doc["events"].values()} == {message.events}
+        total += message.events
     assert total == 2_100
     assert len({m.batch for m in messages}) == len(messages)
 
@@ -131,8 +132,8 @@ def test_send_groups_respect_ten_entries_and_the_batch_bytes() -> None:
         ("not json", "body is not JSON"),
         ('{"v":2}', "not a version-1 telemetry message"),
         ('{"v":1,"batch":"b","priority":"high","events":"oops"}', "message lacks 'source_key'"),
-        ('{"v":1,"batch":"b","priority":"high","source_key":"k","fields":[],"vehicles":{},'
-         '"events":[]}', "malformed"),  # fmt: skip
+        ('{"v":1,"batch":"b","priority":"high","source_key":"k","vehicles":{},'
+         '"events":{"vehicle_id":[]}}', "malformed"),  # fmt: skip
     ],
 )
 def test_malformed_bodies_are_poison(body: str, error: str) -> None:
@@ -142,17 +143,24 @@ def test_malformed_bodies_are_poison(body: str, error: str) -> None:
 
 def test_bad_events_are_reported_and_the_others_kept() -> None:
     vehicles = table(1)
-    (message,) = build(events([0, 0, 0]), vehicles)
+    (message,) = build(events([0, 0, 0, 0]), vehicles)
     doc = json.loads(message.body)
-    doc["events"][1][2] = "north"  # lat
-    doc["events"][2][5] = "idle"  # does not belong in the high queue
-    doc["events"].append(["V9"] + doc["events"][0][1:])  # a vehicle without a record
-    doc["events"].append([1, 2])
+    columns = doc["events"]
+    columns["lat"][1] = "north"
+    columns["engine_status"][2] = "idle"  # does not belong in the high queue
+    columns["vehicle_id"][3] = "V9"  # a vehicle without a record
     parsed = parse_message(json.dumps(doc))
     assert [i["timestamp"] for i in parsed.items] == ["2024-05-01T00:00:00.000Z"]
     assert parsed.errors == [
         "event 1: lat 'north' is not a number",
         "event 2: engine_status 'idle' does not belong in the high queue",
         "event 3: vehicle 'V9' has no metadata record in the message",
-        "event 4: expected 9 values, got [1, 2]",
     ]
+
+
+def test_columns_of_different_lengths_are_poison() -> None:
+    (message,) = build(events([0, 0]), table(1))
+    doc = json.loads(message.body)
+    doc["events"]["speed"].append("1")
+    with pytest.raises(PoisonMessageError, match="event columns are malformed"):
+        parse_message(json.dumps(doc))
