@@ -298,7 +298,9 @@ def _read_fields(body: bytes, header: Header) -> tuple[pa.Table, list[int]]:
         pa.py_buffer(body),
         # one thread: row numbers of refused rows are known only then (and the flow's work is
         # already parallel across chunks on the machine's cores)
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(len(body), 1 << 16) + 1
+        ),  # one Arrow chunk per column: no copy to combine chunks later
         parse_options=pacsv.ParseOptions(
             quote_char=False,
             double_quote=False,

@@ -106,8 +106,7 @@ def ingest_file(plan: FilePlan, now_ms: int) -> IngestResult:
         )
         result.missing_columns = list(processor.missing_columns)
         progress = Progress(max(1, -(-plan.size // plan.chunk_bytes)), f"chunks of {plan.key}")
-        for block in blocks:
-            chunk = processor.process(block)
+        for chunk in processor.results(blocks):
             if not chunk.reconciles:
                 raise ReconciliationError(
                     f"{plan.key} chunk {chunk.index} (from line {chunk.first_line}): "

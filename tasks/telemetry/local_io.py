@@ -94,8 +94,7 @@ def run_local(
     )
     run.processor = processor
     totals = run.totals
-    for block in blocks:
-        chunk = processor.process(block)
+    for chunk in processor.results(blocks):
         totals.add_counts(
             chunk.rows, chunk.stored, chunk.duplicates, chunk.rejected, chunk.invalid_optional
         )

@@ -14,7 +14,8 @@ only after the exact key sets of that day confirmed what the Bloom filter suspec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +90,13 @@ class CrossFileIndex:
     def maybe(self, days: IntArray, hashes: U64) -> Bools:
         """Which keys the day's persisted filter says may have been stored already."""
         out = np.zeros(len(days), dtype=bool)
-        for day in np.unique(days).tolist():
+        if not len(days):
+            return out
+        first, last = int(days.min()), int(days.max())
+        for day in [first] if first == last else np.unique(days).tolist():
             bloom = self.bloom(int(day))
             if bloom is not None:
-                rows = np.flatnonzero(days == day)
+                rows = np.flatnonzero(days == day) if first != last else np.arange(len(days))
                 out[rows] = bloom.contains(hashes[rows])
         self.maybe_seen += int(out.sum())
         return out
@@ -134,6 +138,31 @@ class ChunkResult:
     @property
     def reconciles(self) -> bool:
         return self.rows == self.stored + self.duplicates + sum(self.rejected.values())
+
+
+@dataclass(frozen=True)
+class _VehicleView:
+    """What building a chunk's outputs reads of the vehicle table (taken when it is decided)."""
+
+    depot_lat: np.ndarray[Any, np.dtype[np.float64]]
+    depot_lon: np.ndarray[Any, np.dtype[np.float64]]
+    json_ids: pa.Array
+    entries: Sequence[str]
+    entry_lengths: IntArray
+    id_array: pa.Array
+
+
+@dataclass
+class Decision:
+    """A block after `decide`: its rows' reasons, the rows stored (in key order), and what
+    `finish` needs to build its outputs."""
+
+    result: ChunkResult
+    parsed: ParsedBlock
+    reason: np.ndarray[Any, np.dtype[np.int8]] | None = None
+    stored: IntArray | None = None
+    columns: tuple[IntArray, IntArray, Numbers, Numbers, Numbers, np.ndarray[Any, Any]] | None = None
+    vehicles: _VehicleView | None = None
 
 
 def _column(parsed: ParsedBlock, name: str) -> pa.Array:
@@ -180,18 +209,66 @@ class FileProcessor:
         self.missing_columns = header.missing(REQUIRED_COLUMNS)
 
     def process(self, block: Block) -> ChunkResult:
+        """One block, start to end (the outputs of `results`, one block at a time)."""
+        return self.finish(self.decide(block))
+
+    def results(self, blocks: Iterable[Block]) -> Iterator[ChunkResult]:
+        """Every block's result, in order. While the outputs of one block are built (messages,
+        archive, rejects: `finish`, on a second thread) the next block is parsed, validated
+        and deduplicated (`decide`, which holds the file's state, on this thread): most of
+        both is numpy and Arrow work that releases the GIL, so two cores overlap them."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="telemetry-outputs") as pool:
+            pending: Future[ChunkResult] | None = None
+            for block in blocks:
+                decided = self.decide(block)
+                if pending is not None:
+                    yield pending.result()
+                pending = pool.submit(self.finish, decided)
+            if pending is not None:
+                yield pending.result()
+
+    def decide(self, block: Block) -> Decision:
+        """Parse, validate, resolve vehicles and deduplicate a block (in file order)."""
         parsed = parse_block(block, self.header)
-        result = ChunkResult(block.index, block.first_line, rows=parsed.rows)
+        decision = Decision(ChunkResult(block.index, block.first_line, rows=parsed.rows), parsed)
+        if parsed.readable:
+            self._rows(decision)
+        # what `finish` reads of the vehicle table, as it is now (the table grows afterwards)
+        vehicles = self.vehicles
+        decision.vehicles = _VehicleView(
+            depot_lat=vehicles.depot_lat,
+            depot_lon=vehicles.depot_lon,
+            json_ids=vehicles.json_ids(),
+            entries=vehicles.entries,
+            entry_lengths=vehicles.entry_lengths,
+            id_array=vehicles.id_array(),
+        )
+        return decision
+
+    def finish(self, decision: Decision) -> ChunkResult:
+        """The outputs of a decided block: rejects, messages, archive objects."""
+        result, parsed = decision.result, decision.parsed
         for line, text in parsed.malformed:
             result.rejects.append((line, MISSING, text))
-        n = parsed.readable
-        if n:
-            self._rows(parsed, result)
+        reason = decision.reason
+        if reason is not None:
+            rejected_rows = np.flatnonzero(reason > 0)
+            if len(rejected_rows):
+                texts = parsed.text(rejected_rows)
+                lines = parsed.lines[rejected_rows].tolist()
+                codes = reason[rejected_rows].tolist()
+                result.rejects.extend(
+                    (line, REJECT_CODES[c - 1], text)
+                    for line, c, text in zip(lines, codes, texts, strict=True)
+                )
+        if decision.stored is not None and len(decision.stored):
+            self._outputs(decision)
         result.rejected = _count(result.rejects)
         result.rejects.sort()
         return result
 
-    def _rows(self, parsed: ParsedBlock, result: ChunkResult) -> None:
+    def _rows(self, decision: Decision) -> None:
+        parsed, result = decision.parsed, decision.result
         n = parsed.readable
         reason = np.zeros(n, np.int8)
 
@@ -240,21 +317,13 @@ class FileProcessor:
         with np.errstate(invalid="ignore"):
             fail(speed.values > max_speed, "over_max_speed")
 
-        rejected_rows = np.flatnonzero(reason > 0)
-        if len(rejected_rows):
-            texts = parsed.text(rejected_rows)
-            lines = parsed.lines[rejected_rows].tolist()
-            codes = reason[rejected_rows].tolist()
-            result.rejects.extend(
-                (line, REJECT_CODES[c - 1], text)
-                for line, c, text in zip(lines, codes, texts, strict=True)
-            )
         valid = np.flatnonzero(reason == 0)
         stored = self._dedup(valid, code, ms)
         result.duplicates = len(valid) - len(stored)
         result.stored = len(stored)
-        if len(stored):
-            self._outputs(parsed, result, stored, code, ms, lat, lon, speed, st_code)
+        decision.reason = reason
+        decision.stored = stored
+        decision.columns = (code, ms, lat, lon, speed, st_code)
 
     def _dedup(self, valid: IntArray, code: IntArray, ms: IntArray) -> IntArray:
         """Rows (of `valid`) that are the first occurrence of their key, in key order
@@ -277,22 +346,15 @@ class FileProcessor:
         self.keys.add(unique[new], unique_hashes[new])
         return valid[first[new]]
 
-    def _outputs(
-        self,
-        parsed: ParsedBlock,
-        result: ChunkResult,
-        rows: IntArray,
-        code: IntArray,
-        ms: IntArray,
-        lat: Numbers,
-        lon: Numbers,
-        speed: Numbers,
-        status: np.ndarray[Any, Any],
-    ) -> None:
+    def _outputs(self, decision: Decision) -> None:
+        parsed, result = decision.parsed, decision.result
+        assert decision.columns is not None and decision.stored is not None
+        assert decision.vehicles is not None
+        code, ms, lat, lon, speed, status = decision.columns
         heading, odometer = self._optional(parsed, result)
-        order = rows  # already in (vehicle code, instant) order
+        order = decision.stored  # already in (vehicle code, instant) order
         c, t = code[order], ms[order]
-        vehicles = self.vehicles
+        vehicles = decision.vehicles
         distance = distance_milli_km(
             haversine_km(
                 lat.values[order],
@@ -329,14 +391,14 @@ class FileProcessor:
                 priority=priority,
                 batch_prefix=f"{self.file_id}-{result.index:05d}",
                 source_key=self.source_key,
-                vehicle_json=vehicles.json_ids(),
+                vehicle_json=vehicles.json_ids,
                 vehicle_entries=vehicles.entries,
                 entry_lengths=vehicles.entry_lengths,
                 max_bytes=self.message_bytes,
                 with_expiry=expires is not None,
             )
         table = archive_core.events_table(
-            vehicle_ids=pc.take(vehicles.id_array(), pa.array(c)),
+            vehicle_ids=pc.take(vehicles.id_array, pa.array(c)),
             ms=t,
             lat=lat.values[order],
             lon=lon.values[order],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 from tasks.telemetry.contract_core import METADATA_REQUIRED
 
 MAX_VEHICLES = 1 << 20  # codes per run; the exact dedup key packs a code in 20 bits
+_PLAIN_ID = re.compile(r"[A-Za-z0-9 ._:/+=@-]*")  # ids that need no JSON escaping
 
 
 class MetadataError(ValueError):
@@ -112,22 +114,23 @@ class VehicleTable:
 
     def add(self, records: Mapping[str, str]) -> None:
         """Add vehicles from their record texts (already known ids are kept as they are)."""
-        for vehicle_id, text in records.items():
-            if vehicle_id in self.codes:
-                continue
-            if len(self.ids) >= MAX_VEHICLES:
-                raise ValueError(f"more than {MAX_VEHICLES:,} distinct vehicles in one run")
-            record = json.loads(text)
+        new = [(v, t) for v, t in records.items() if v not in self.codes]
+        if not new:
+            return
+        if len(self.ids) + len(new) > MAX_VEHICLES:
+            raise ValueError(f"more than {MAX_VEHICLES:,} distinct vehicles in one run")
+        parsed = json.loads("[" + ",".join(t for _v, t in new) + "]")  # one parse for all
+        for (vehicle_id, text), record in zip(new, parsed, strict=True):
             self.codes[vehicle_id] = len(self.ids)
             self.ids.append(vehicle_id)
             self.texts.append(text)
-            quoted = json.dumps(vehicle_id)
+            quoted = f'"{vehicle_id}"' if _PLAIN_ID.fullmatch(vehicle_id) else json.dumps(vehicle_id)
             self._quoted.append(quoted[1:-1])
             self.entries.append(f"{quoted}:{text}")
             self._numbers.append(tuple(float(record[k]) for k in METADATA_REQUIRED))  # type: ignore[arg-type]
             self._hashes.append(vehicle_hash(vehicle_id))
-            self._arrays = None
-            self._json_ids = None
+        self._arrays = None
+        self._json_ids = None
 
     def _columns(self) -> tuple[np.ndarray[Any, Any], ...]:
         if self._arrays is None:

@@ -301,14 +301,14 @@ def test_a_file_that_does_not_reconcile_fails_before_sending_and_has_no_marker(
 ) -> None:
     from tasks.telemetry.process_core import FileProcessor
 
-    original = FileProcessor.process
+    original = FileProcessor.finish
 
-    def lose_a_reject(self: FileProcessor, block: Any) -> Any:
-        result = original(self, block)
+    def lose_a_reject(self: FileProcessor, decision: Any) -> Any:
+        result = original(self, decision)
         result.rejected["bad_number"] -= 1  # a bug that loses a row
         return result
 
-    monkeypatch.setattr(FileProcessor, "process", lose_a_reject)
+    monkeypatch.setattr(FileProcessor, "finish", lose_a_reject)
     upload(env, fixtures.KEY, fixtures.BODY)
     state = flows.telemetry_file(fixtures.KEY, return_state=True)
     assert state.is_failed()
