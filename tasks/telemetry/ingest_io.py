@@ -2,9 +2,10 @@
 
 `ingest_file` opens the object pinned to its ETag (a replaced object fails the read instead of
 mixing versions) and, for each chunk of whole lines: processes it (`process_core`), sends its
-messages (`send-events`, a task per chunk), stores its archive objects (`put-archive`) and
-buffers its rejects. At the end it stores the rejects object and the file's dedup state. Memory
-is bounded by the chunk size (plus the file's exact keys: 8 bytes per stored event).
+messages to the queues, stores its archive objects and buffers its rejects (each chunk is a
+log line and a step of the progress artifact). At the end it stores the rejects object and the
+file's dedup state (`put-rejects`, `store-dedup-state`). Memory is bounded by the chunk size
+(two chunks in flight, plus the file's exact keys: ~10 bytes per stored event).
 
 A chunk whose counts do not reconcile stops the file before its messages are sent.
 """
@@ -20,11 +21,10 @@ from prefect import get_run_logger
 from tasks.common import s3
 from tasks.common.artifacts import Progress
 from tasks.common.errors import ConflictError, PermanentError
-from tasks.common.runs import io_task, run_parameter
+from tasks.common.runs import io_task
 from tasks.common.settings import get_settings
 from tasks.telemetry import metadata_io, queue_io, storage_io
 from tasks.telemetry.csv_core import frame
-from tasks.telemetry.messages_core import Message
 from tasks.telemetry.plan_core import FilePlan, FileTotals, ReconciliationError, reconciliation
 from tasks.telemetry.process_core import CrossFileIndex, FileProcessor
 from tasks.telemetry.vehicles_core import ResolveStats, VehicleTable
@@ -50,17 +50,6 @@ class IngestResult:
     maybe_seen: int = 0
     confirmed_duplicates: int = 0
     dedup_days: dict[str, int] = field(default_factory=dict)
-
-
-def _send_run_name() -> str:
-    messages = run_parameter("messages") or []
-    return f"send-events chunk {run_parameter('chunk')} ({len(messages)} messages)"
-
-
-@io_task("send-events", run_name=_send_run_name, timeout=900)
-def send_events(messages: list[Message], chunk: int, urls: dict[str, str]) -> queue_io.SendStats:
-    """Send one chunk's messages to the high and low queues."""
-    return queue_io.send_messages(messages, urls)
 
 
 @io_task("ingest-file", run_name="ingest-file {plan.key}", retries=1, timeout=3600)
@@ -113,9 +102,11 @@ def ingest_file(plan: FilePlan, now_ms: int) -> IngestResult:
                     f"{chunk.rows} rows != {chunk.stored} stored + "
                     f"{sum(chunk.rejected.values())} rejected + {chunk.duplicates} duplicates"
                 )
-            sent = send_events(chunk.messages, chunk.index, urls)
-            if chunk.archive:
-                storage_io.put_archive(plan, chunk.index, chunk.archive)
+            # plain calls, not nested tasks: a nested task run keeps its parameters (here the
+            # chunk's messages and Parquet bytes) until the enclosing task ends, so memory
+            # would grow with the file; this task is retried as a whole instead (idempotent)
+            sent = queue_io.send_messages(chunk.messages, urls)
+            storage_io.put_archive(plan, chunk.index, chunk.archive)
             rejects.add(chunk.rejects)
             totals.add_counts(
                 chunk.rows, chunk.stored, chunk.duplicates, chunk.rejected, chunk.invalid_optional

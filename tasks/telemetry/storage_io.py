@@ -22,7 +22,7 @@ from prefect import get_run_logger
 
 from tasks.common import s3, state
 from tasks.common.errors import ConflictError
-from tasks.common.runs import io_task, run_parameter
+from tasks.common.runs import io_task
 from tasks.common.settings import Settings, get_settings
 from tasks.telemetry import plan_core
 from tasks.telemetry.archive_core import archive_key, day_label
@@ -91,20 +91,12 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _archive_run_name() -> str:
-    plan = run_parameter("plan")
-    chunk = run_parameter("chunk")
-    parts = run_parameter("parts") or []
-    key = plan.key if plan is not None else "?"
-    return f"put-archive {key} chunk {chunk} ({len(parts)} date(s))"
-
-
-@io_task("put-archive", run_name=_archive_run_name, timeout=600)
 def put_archive(plan: FilePlan, chunk: int, parts: list[tuple[str, bytes]]) -> int:
     """Store a chunk's archive objects (one per event date); returns how many."""
     bucket = get_settings().telemetry_archive_bucket
     items = [(archive_key(day, plan.file_id, chunk), body) for day, body in parts]
-    s3.put_many(bucket, items, content_type=s3.PARQUET)
+    if items:
+        s3.put_many(bucket, items, content_type=s3.PARQUET)
     return len(items)
 
 
