@@ -4,10 +4,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# $(call ensure,COMMAND,DEBIAN PACKAGE): install the package with a non-interactive apt-get when
+# COMMAND is missing (sudo only when not root); without apt-get, say what to install.
+define ensure
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "$(1) is required: install $(2)" >&2; exit 1; }; \
+	  echo "installing $(2) ($(1)) with apt-get"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	  && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }
+endef
 
-.PHONY: venv demo test lint typecheck pytest bench lock local-stack clean redis-server
+.PHONY: venv tools demo test lint typecheck pytest bench lock local-stack screenshots clean
 
-venv: $(STAMP)
+venv: $(STAMP) tools
+
+# System tools the flows run: `7z` (Debian p7zip-full) unpacks the ArcGIS archives that use
+# Deflate64, which Python's zipfile cannot read (historic backfills); `redis-server` (Debian
+# redis-server) is the real Redis the telemetry cache tests start on a free port. Installed with a
+# non-interactive apt-get when missing (sudo only when not root); elsewhere, install it by hand.
+tools:
+	$(call ensure,7z,p7zip-full)
+	$(call ensure,redis-server,redis-server)
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version'
@@ -23,22 +41,16 @@ demo: venv
 local-stack: venv
 	$(BIN)/pipelines local-stack
 
-test: venv redis-server
+test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-# The telemetry cache tests run against a real Redis (tests/telemetry/conftest.py starts its own
-# redis-server on a free port): install the Debian package when the binary is missing.
-redis-server:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  echo "installing redis-server (Debian package) for the tests"; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    redis-server >/dev/null; }
-	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server is still missing" >&2; exit 1; }
+# PNGs of the Prefect UI after a demo run (docs/img), taken by Debian's headless Chromium.
+screenshots: venv
+	$(call ensure,chromium,chromium)
+	$(BIN)/pipelines screenshots --out docs/img
 
 bench: venv
 	$(BIN)/python -m bench

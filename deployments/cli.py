@@ -59,37 +59,56 @@ def describe_flows() -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from deployments.demo import run_demo
 
-    return run_demo(Path(args.workdir), keep=args.keep)
+    try:
+        return run_demo(Path(args.workdir), keep=args.keep)
+    except KeyboardInterrupt:
+        print("interrupted: the stack is stopped", file=sys.stderr)
+        return 130
 
 
 def cmd_local_stack(args: argparse.Namespace) -> int:
     from deployments.local_stack import local_stack
 
     prefect_port = args.prefect_port if args.prefect else None
+    home = Path(args.workdir).resolve() / "prefect" if args.keep_history else None
+    stop_on_sigterm()
     print("Starting the local stack...", flush=True)
-    with local_stack(args.aws_port, args.sources_port, prefect_port) as stack:
-        print(f"moto (AWS) on {stack.aws_endpoint}: {len(stack.stack_resources)} resources")
-        for res in stack.stack_resources:
-            print(f"  {res['type']:<28} {res['physical_id']}")
-        if stack.sources:
-            print(f"sample sources on {stack.sources.base_url}")
-        if stack.prefect_api_url:
-            print(f"Prefect UI on {stack.prefect_api_url.removesuffix('/api')}")
-        print("\n# point another shell at this stack:")
-        for key, value in stack.env(offline=args.offline).items():
-            print(f"export {key}={value}")
-        if not args.offline:
-            print("# (sources stay the real public URLs; add --offline to use the samples)")
-        print("\nCtrl-C to stop.", flush=True)
-        _wait_for_signal()
+    try:
+        with local_stack(args.aws_port, args.sources_port, prefect_port, home) as stack:
+            _print_stack(stack, args.offline)
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+    except KeyboardInterrupt:
+        pass
     print("stopped")
     return 0
 
 
-def _wait_for_signal() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with contextlib.suppress(KeyboardInterrupt):
-        signal.pause()
+def _print_stack(stack: Any, offline: bool) -> None:
+    print(f"moto (AWS) on {stack.aws_endpoint}: {len(stack.modelled)} resources")
+    for res in stack.modelled:
+        print(f"  {res['type']:<28} {res['physical_id']}")
+    if stack.unmodelled():
+        print(f"  ({stack.unmodelled()})")
+    if stack.sources:
+        print(f"sample sources on {stack.sources.base_url}")
+    if stack.prefect_api_url:
+        print(f"Prefect UI on {stack.prefect_api_url.removesuffix('/api')}")
+    print("\n# point another shell at this stack:")
+    for key, value in stack.env(offline=offline).items():
+        print(f"export {key}={value}")
+    if not offline:
+        print("# (sources stay the real public URLs; add --offline to use the samples)")
+    print("\nCtrl-C to stop.", flush=True)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every child (moto, servers, Prefect) is stopped."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -117,7 +136,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         env = deploy.deploy_env(args.pool or args.target, args.target, outputs)
         if args.target == "local" and deploy.ensure_process_pool(env["PIPELINES_WORK_POOL"]):
             print(f"created process work pool {env['PIPELINES_WORK_POOL']!r}")
-        return deploy.run_prefect_deploy(env, args.name)
+        code = deploy.run_prefect_deploy(env, args.name)
+        outcome = deploy.ensure_zombie_automation()
+        print(f"{outcome} automation {deploy.ZOMBIE_AUTOMATION!r} (missed heartbeats → Crashed)")
+        return code
     except deploy.DeployError as exc:
         print(f"pipelines deploy: {exc}", file=sys.stderr)
         return 2
@@ -128,6 +150,18 @@ def cmd_generate(_args: argparse.Namespace) -> int:
 
     for path in docs.write_generated():
         print(f"updated {path}")
+    return 0
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from deployments import screenshots
+
+    try:
+        for path in screenshots.take(Path(args.out)):
+            print(f"saved {path}")
+    except screenshots.ScreenshotError as exc:
+        print(f"pipelines screenshots: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -245,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--offline", action="store_true", help="print source URL overrides too")
     stack.add_argument("--prefect", action="store_true", help="also start a Prefect server + UI")
     stack.add_argument("--prefect-port", type=int, default=4200, help="Prefect port")
+    stack.add_argument(
+        "--keep-history",
+        action="store_true",
+        help="keep the Prefect database in WORKDIR/prefect between runs (default: a fresh one)",
+    )
+    stack.add_argument("--workdir", default=".demo", help="where --keep-history keeps it")
     stack.set_defaults(func=cmd_local_stack)
 
     run = sub.add_parser(
@@ -343,6 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
         "stale.",
     )
     gen.set_defaults(func=cmd_generate)
+
+    shots = sub.add_parser(
+        "screenshots",
+        help="run the demo and save PNGs of the Prefect UI (headless Chromium)",
+        description="Runs `pipelines demo --keep`, then headless Chromium saves the flow-runs "
+        "page and a LAMP run's report artifact as PNGs; `make screenshots` installs Chromium.",
+    )
+    shots.add_argument("--out", default="docs/img", help="directory of the PNGs")
+    shots.set_defaults(func=cmd_screenshots)
 
     lister = sub.add_parser("list", help="list pipelines and their parameters")
     lister.set_defaults(func=lambda _a: print(describe_flows()) or 0)

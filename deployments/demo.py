@@ -9,6 +9,7 @@ per queue).
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -82,7 +83,12 @@ def inventory(resources: Sequence[dict[str, str]]) -> list[tuple[str, str, int]]
 
 def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
     """Run every scenario; print the results; return a process exit code."""
+    from deployments.cli import stop_on_sigterm
+
     workdir = workdir.resolve()
+    stop_on_sigterm()
+    # A fresh Prefect database: the UI shows this run's flows, not those of data that is gone.
+    shutil.rmtree(workdir / "prefect", ignore_errors=True)
     # Isolate Prefect from any profile/API the user has configured, before Prefect is imported.
     apply_env(
         {
@@ -95,7 +101,9 @@ def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
     started = time.monotonic()
     with local_stack(prefect_port=free_port(), prefect_home=workdir / "prefect") as stack:
         apply_env(stack.env(offline=True))
-        print(f"  AWS (moto):      {stack.aws_endpoint}  ({len(stack.stack_resources)} resources)")
+        print(f"  AWS (moto):      {stack.aws_endpoint}  ({len(stack.modelled)} resources)")
+        if stack.unmodelled():
+            print(f"                   ({stack.unmodelled()})")
         print(f"  sample sources:  {stack.sources.base_url if stack.sources else '-'}")
         print(f"  Prefect UI:      {(stack.prefect_api_url or '').removesuffix('/api')}")
         print(f"  ready in {time.monotonic() - started:.1f}s\n")

@@ -44,6 +44,63 @@ def prefect_api_url() -> str:
     return str(url)
 
 
+ZOMBIE_AUTOMATION = "crash-zombie-flow-runs"
+# Flow runs emit a heartbeat event every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (30 in the
+# ECS job template and the Lambda functions); three missed ones mean the process is gone.
+ZOMBIE_AFTER_SECONDS = 90
+
+
+def ensure_zombie_automation(within_seconds: int = ZOMBIE_AFTER_SECONDS) -> str:
+    """Create (or update) the automation that marks a flow run Crashed when its heartbeats stop.
+
+    Prefect's documented "detect zombie flows" recipe: a proactive trigger that expects, within
+    `within_seconds` of each heartbeat, another heartbeat or a final state; if neither comes, the
+    run's process died (killed task, evicted container, Lambda timeout) and the run is set to
+    Crashed instead of staying Running forever. Returns "created" or "updated".
+    """
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    automation = Automation(
+        name=ZOMBIE_AUTOMATION,
+        description="Mark flow runs whose heartbeats stopped as Crashed.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=within_seconds),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"No heartbeat for {within_seconds} s: the flow run's process is gone.",
+            )
+        ],
+    )
+    try:
+        existing: Automation = Automation.read(name=ZOMBIE_AUTOMATION)  # type: ignore[assignment]
+    except ValueError:
+        automation.create()
+        return "created"
+    automation.id = existing.id
+    automation.update()
+    return "updated"
+
+
 def stack_outputs(stack_name: str) -> dict[str, str]:
     """Outputs of a deployed CloudFormation stack (through the shared client factory)."""
     from tasks.common import aws
@@ -84,7 +141,11 @@ def ecs_job_template(outputs: Mapping[str, str], image: str) -> dict[str, Any]:
             "awslogs-group": outputs["LogGroupName"],
             "awslogs-create-group": "false",  # the execution role may not create groups
         },
-        "env": {"PREFECT_SERVER_EPHEMERAL_ENABLED": "false"},
+        "env": {
+            "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
+            # heartbeats feed the zombie automation (`ensure_zombie_automation`)
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+        },
         "cpu": 1024,
         "memory": 2048,
     }

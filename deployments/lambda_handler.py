@@ -37,30 +37,81 @@ class S3Object:
     etag: str | None = None
 
 
+@dataclass(frozen=True)
+class Record:
+    """One record of an event: the object it names, or why it could not be read.
+
+    `message_id` is the SQS message id when the record came from SQS (for a partial batch
+    response: only failed messages are returned to the queue).
+    """
+
+    obj: S3Object | None = None
+    error: str | None = None
+    message_id: str | None = None
+
+
 class FlowRunsFailed(RuntimeError):
     """At least one flow run of this invocation did not complete (Lambda will retry)."""
 
 
-def s3_objects(event: Mapping[str, Any]) -> Iterator[S3Object]:
-    """Every created object an event names (S3 notification, EventBridge, SQS-wrapped)."""
-    if event.get("source") == "aws.s3" and "detail" in event:
-        if event.get("detail-type") == "Object Created":
-            detail = event["detail"]
-            obj = detail.get("object", {})
-            yield S3Object(detail["bucket"]["name"], obj["key"], obj.get("etag"))
+# Seconds kept back from the function's remaining time: the flow times out before Lambda
+# kills the sandbox, so the run ends TimedOut (not Running forever) and logs are flushed.
+TIMEOUT_MARGIN = 30.0
+
+
+def _object_of(record: Mapping[str, Any]) -> S3Object | None:
+    """The created object of an S3 notification record (None for other event names)."""
+    if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+        return None
+    s3 = record["s3"]
+    return S3Object(
+        s3["bucket"]["name"],
+        unquote_plus(s3["object"]["key"]),  # S3 notifications URL-encode keys
+        s3["object"].get("eTag"),
+    )
+
+
+def _eventbridge_object(event: Mapping[str, Any]) -> S3Object | None:
+    if event.get("detail-type") != "Object Created":
+        return None
+    detail = event["detail"]
+    obj = detail.get("object", {})
+    return S3Object(detail["bucket"]["name"], obj["key"], obj.get("etag"))
+
+
+def records(event: Mapping[str, Any], message_id: str | None = None) -> Iterator[Record]:
+    """Every record of an event (S3 notification, EventBridge, SQS-wrapped), each read on its
+    own: a malformed record becomes `Record(error=...)` and the others are still read."""
+    try:
+        if event.get("source") == "aws.s3" and "detail" in event:
+            found = _eventbridge_object(event)
+            if found is not None:
+                yield Record(found, message_id=message_id)
+            return
+        items = event.get("Records") or []
+    except (KeyError, TypeError, AttributeError) as exc:
+        yield Record(error=f"malformed event: {type(exc).__name__}: {exc}", message_id=message_id)
         return
-    for record in event.get("Records") or []:
-        if record.get("eventSource") == "aws:sqs":
-            yield from s3_objects(json.loads(record.get("body") or "{}"))
-        elif record.get("eventSource") == "aws:s3" and str(record.get("eventName", "")).startswith(
-            "ObjectCreated:"
-        ):
-            s3 = record["s3"]
-            yield S3Object(
-                s3["bucket"]["name"],
-                unquote_plus(s3["object"]["key"]),  # S3 notifications URL-encode keys
-                s3["object"].get("eTag"),
-            )
+    for index, record in enumerate(items):
+        where = f"record {index}"
+        try:
+            if record.get("eventSource") == "aws:sqs":
+                body = json.loads(record.get("body") or "{}")
+                if not isinstance(body, dict):
+                    raise TypeError(f"the SQS body is a {type(body).__name__}, not an event")
+                yield from records(body, record.get("messageId"))
+            elif record.get("eventSource") == "aws:s3":
+                found = _object_of(record)
+                if found is not None:
+                    yield Record(found, message_id=message_id)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            error = f"malformed {where}: {type(exc).__name__}: {exc}"
+            yield Record(error=error, message_id=record.get("messageId") or message_id)
+
+
+def s3_objects(event: Mapping[str, Any]) -> Iterator[S3Object]:
+    """Every created object an event names (malformed records left out)."""
+    return (r.obj for r in records(event) if r.obj is not None)
 
 
 def _flush_logs() -> None:
@@ -69,10 +120,12 @@ def _flush_logs() -> None:
     APILogHandler().flush()
 
 
-def _run(route: S3Route, obj: S3Object) -> dict[str, Any]:
+def _run(route: S3Route, obj: S3Object, timeout: float | None) -> dict[str, Any]:
     for name, value in route.env:
         os.environ.setdefault(name, value)
     flow = registry.get_flow(route.flow).load()
+    if timeout is not None:
+        flow = flow.with_options(timeout_seconds=max(timeout, 1.0))
     state = flow(**route.parameters(obj.bucket, obj.key, obj.etag), return_state=True)
     row: dict[str, Any] = {"bucket": obj.bucket, "key": obj.key, "flow": route.flow}
     if state.is_completed():
@@ -80,10 +133,20 @@ def _run(route: S3Route, obj: S3Object) -> dict[str, Any]:
     return {**row, "state": state.name, "message": state.message}
 
 
-def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Run the routed flow for each created object; return one summary row per object.
+def _remaining_seconds(context: Any) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else remaining() / 1000 - TIMEOUT_MARGIN
 
-    Raises `FlowRunsFailed` (after all records are processed) if any run did not complete.
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """Run the routed flow for each created object; return one summary row per record.
+
+    Each record is handled on its own: a malformed one is reported (`state: malformed`) and
+    skipped, a flow run that fails does not stop the next. Then, for an SQS batch, the
+    messages whose flow run failed are returned in `batchItemFailures` (only they are retried);
+    for a direct S3/EventBridge invocation `FlowRunsFailed` is raised so Lambda retries the
+    event (runs are idempotent per key and ETag). Each flow gets a timeout below the
+    function's remaining time.
     """
     os.environ.setdefault("PREFECT_HOME", "/tmp/.prefect")  # noqa: S108 - Lambda's only writable dir
     from tasks.common.settings import get_settings
@@ -91,20 +154,41 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     settings = get_settings()
     routes = registry.routes()
     rows: list[dict[str, Any]] = []
+    retry_messages: list[str] = []
     try:
-        for obj in s3_objects(event):
-            route = next((r for r in routes if r.matches(obj.bucket, obj.key, settings)), None)
-            if route is None:
-                rows.append({"bucket": obj.bucket, "key": obj.key, "state": "ignored"})
-                continue
-            rows.append(_run(route, obj))
+        for record in records(event):
+            row = _handle(record, routes, settings, _remaining_seconds(context))
+            rows.append(row)
+            if row["state"] not in {"ignored", "malformed", "Completed"} and record.message_id:
+                retry_messages.append(record.message_id)
     finally:
-        if any(row["state"] != "ignored" for row in rows):
+        if any(row["state"] not in {"ignored", "malformed"} for row in rows):
             _flush_logs()
-    failed = [row for row in rows if row["state"] not in {"ignored", "Completed"}]
+    if any(r.get("message_id") for r in rows) or retry_messages:
+        failures = [{"itemIdentifier": m} for m in dict.fromkeys(retry_messages)]
+        return {"records": rows, "batchItemFailures": failures}
+    failed = [row for row in rows if row["state"] not in {"ignored", "malformed", "Completed"}]
     if failed:
         raise FlowRunsFailed(
             f"{len(failed)} of {len(rows)} flow run(s) failed: "
             + "; ".join(f"s3://{r['bucket']}/{r['key']}: {r['state']}" for r in failed)
         )
     return {"records": rows}
+
+
+def _handle(
+    record: Record, routes: list[S3Route], settings: Any, timeout: float | None
+) -> dict[str, Any]:
+    """One record → its summary row (never raises)."""
+    ids = {"message_id": record.message_id} if record.message_id else {}
+    if record.obj is None:
+        return {**ids, "state": "malformed", "error": record.error}
+    obj = record.obj
+    route = next((r for r in routes if r.matches(obj.bucket, obj.key, settings)), None)
+    if route is None:
+        return {**ids, "bucket": obj.bucket, "key": obj.key, "state": "ignored"}
+    try:
+        return {**ids, **_run(route, obj, timeout)}
+    except Exception as exc:  # a crash of one record's run must not stop the others
+        row = {"bucket": obj.bucket, "key": obj.key, "flow": route.flow}
+        return {**ids, **row, "state": "Crashed", "message": f"{type(exc).__name__}: {exc}"}

@@ -12,9 +12,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +48,22 @@ class LocalStack:
     sources: sample_server.LocalSources | None = None
     prefect_api_url: str | None = None
     stack_resources: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def modelled(self) -> list[dict[str, str]]:
+        """The template's resources moto created (those it models get a physical id)."""
+        return [r for r in self.stack_resources if r["physical_id"]]
+
+    def unmodelled(self) -> str:
+        """One line on the resources moto does not model (validated by cfn-lint instead)."""
+        skipped = Counter(r["type"] for r in self.stack_resources if not r["physical_id"])
+        if not skipped:
+            return ""
+        kinds = ", ".join(f"{kind} x{n}" for kind, n in sorted(skipped.items()))
+        return (
+            f"moto does not model {sum(skipped.values())} resource(s) of the template "
+            f"({kinds}); cfn-lint validates them"
+        )
 
     def env(self, offline: bool = True) -> dict[str, str]:
         """Environment for a process that should use this stack (sources too when `offline`)."""
@@ -87,14 +105,45 @@ def deploy_template(
         StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
     listed = cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
-    return [
+    made = [
         {
             "logical_id": r["LogicalResourceId"],
             "type": r["ResourceType"],
-            "physical_id": r.get("PhysicalResourceId", ""),
+            "physical_id": r["PhysicalResourceId"],
         }
         for r in listed
+        if r.get("PhysicalResourceId")
     ]
+    # moto lists what it does not model without id or type: name those from the template
+    # (resources with a Condition are not created by default, by design)
+    made_ids = {r["logical_id"] for r in made}
+    skipped = [
+        {"logical_id": name, "type": kind, "physical_id": ""}
+        for name, (kind, conditional) in template_resources().items()
+        if name not in made_ids and not conditional
+    ]
+    return made + skipped
+
+
+def template_resources(path: Path = TEMPLATE) -> dict[str, tuple[str, bool]]:
+    """Logical id → (resource type, whether it has a Condition), as the template declares."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """Reads the template's short-form intrinsics (`!Sub`...) as plain values."""
+
+    Loader.add_multi_constructor("!", lambda _loader, _suffix, _node: None)
+    resources = yaml.load(path.read_text(), Loader=Loader)["Resources"]  # noqa: S506
+    return {
+        name: (str(spec.get("Type", "")), "Condition" in spec) for name, spec in resources.items()
+    }
+
+
+class _UnmodelledFilter(logging.Filter):
+    """Drops moto's "No Moto CloudFormation support for <type>" line per skipped resource."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No Moto CloudFormation support")
 
 
 @contextmanager
@@ -103,8 +152,12 @@ def moto_server(port: int = 0, host: str = "127.0.0.1") -> Iterator[str]:
     from moto.server import ThreadedMotoServer  # dev/local dependency only
 
     # moto creates what it supports and skips the rest (bucket policies, wait handles) with a
-    # warning per resource; the template is validated by cfn-lint, so the noise says nothing.
+    # warning per resource; the template is validated by cfn-lint, so the noise says nothing
+    # (`LocalStack.unmodelled` summarises what was skipped in one line).
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
+    moto_log = logging.getLogger("moto")
+    if not any(isinstance(f, _UnmodelledFilter) for f in moto_log.filters):
+        moto_log.addFilter(_UnmodelledFilter())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS request
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     try:
@@ -134,13 +187,15 @@ def prefect_server(port: int, home: Path, log_path: Path, timeout: float = 120.0
     """`prefect server start` as a subprocess (SQLite in `home`); yields its API URL."""
     home.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    api = f"http://127.0.0.1:{port}/api"
     env = {
         **_without_prefect_api(os.environ),
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
+        # the UI asks `/ui-settings` where its API is; without this it answers port 4200
+        "PREFECT_UI_API_URL": api,
     }
-    api = f"http://127.0.0.1:{port}/api"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [
@@ -160,6 +215,7 @@ def prefect_server(port: int, home: Path, log_path: Path, timeout: float = 120.0
         )
     try:
         _wait_healthy(api + "/health", proc, timeout, log_path)
+        _create_zombie_automation(api)
         yield api
     finally:
         proc.terminate()
@@ -167,6 +223,22 @@ def prefect_server(port: int, home: Path, log_path: Path, timeout: float = 120.0
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _create_zombie_automation(api: str) -> None:
+    """The automation that marks runs whose heartbeats stopped as Crashed (as in production).
+
+    In a child process: importing Prefect here would fix this process's Prefect settings
+    before the demo points them at the stack.
+    """
+    code = "from deployments.deploy import ensure_zombie_automation; ensure_zombie_automation()"
+    env = {**_without_prefect_api(os.environ), "PREFECT_API_URL": api}
+    env.setdefault("PREFECT_HOME", tempfile.gettempdir() + "/pipelines-prefect-client")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise LocalStackError(f"cannot create the zombie-run automation: {done.stderr[-2000:]}")
 
 
 def _without_prefect_api(environ: Mapping[str, str]) -> dict[str, str]:
@@ -204,8 +276,10 @@ def local_stack(
         sources = stack.enter_context(sample_server.serve(sources_port))
         api_url = None
         if prefect_port is not None:
-            home = prefect_home or Path(".demo/prefect")
-            api_url = stack.enter_context(prefect_server(prefect_port, home, home / "server.log"))
+            if prefect_home is None:  # a fresh database: no runs of data that no longer exists
+                prefect_home = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            log = prefect_home / "server.log"
+            api_url = stack.enter_context(prefect_server(prefect_port, prefect_home, log))
         yield LocalStack(endpoint, sources, api_url, resources)
 
 

@@ -29,6 +29,8 @@ REGISTERED: tuple[str, ...] = (
     "deployments.pipelines.lamp",
     "deployments.pipelines.csv_profile",
     "deployments.pipelines.nyc311",
+    "deployments.pipelines.trip_kpis",
+    "deployments.pipelines.historic",
     "deployments.pipelines.telemetry",
 )
 

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 from prefect import flow
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.deployments import run_deployment
 from prefect.futures import PrefectFuture, as_completed
 from prefect.logging import get_run_logger
@@ -23,7 +24,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.common.artifacts import Progress, publish_markdown, publish_summary
-from tasks.common.runs import compute_task, label_flow_run
+from tasks.common.runs import await_flow_runs, compute_task, label_flow_run
 from tasks.common.settings import get_settings
 from tasks.lamp import plan_core
 from tasks.lamp.csv_core import EVENTS_PREFIX
@@ -85,7 +86,8 @@ def lamp_ingest_day(
     """
     now = datetime.now(UTC)
     day = plan_core.resolve_service_date(service_date, which, flow_run.scheduled_start_time)
-    label_flow_run(f"lamp {day}", ["lamp", "backfill" if skip_unchanged else which])
+    mode = "backfill" if skip_unchanged else (which if service_date is None else "day")
+    label_flow_run(f"lamp {day}", ["lamp", mode])
     stage = _Stages()
     if last_modified is None:
         entry = stage.run("fetch_index", fetch_index).get(day)
@@ -175,8 +177,9 @@ def lamp_backfill(
         max_concurrency: Days ingested at once in this process (at most 8), when the day runs
             are local subflows (`day_deployment` empty).
         day_deployment: `flow-name/deployment-name` of the deployment that ingests one day
-            (e.g. ECS tasks): this run then only submits one flow run of it per day, throttled
-            by that deployment's concurrency limit. Empty: day runs are subflows here.
+            (e.g. ECS tasks): this run then submits one flow run of it per day, throttled by
+            that deployment's concurrency limit, and watches them to the end (progress counts
+            finished days). Empty: day runs are subflows here.
     """
     last = end or service_date_at(datetime.now(UTC)) - timedelta(days=1)
     label_flow_run(tags=["lamp", "backfill"])
@@ -244,8 +247,9 @@ def _run_days_locally(
 def _submit_deployments(
     todo: list[plan_core.DayPlan], force: bool, deployment: str, progress: Progress
 ) -> dict[date, str]:
-    """One flow run of `deployment` per day, not awaited (timeout=0), idempotent per backfill."""
-    outcomes: dict[date, str] = {}
+    """One flow run of `deployment` per day (idempotent per backfill run), then watched until
+    each ends; the progress artifact counts finished day runs."""
+    days: dict[UUID, date] = {}
     for plan in todo:
         run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call returns a FlowRun
             deployment,
@@ -258,8 +262,16 @@ def _submit_deployments(
             idempotency_key=f"lamp-backfill:{flow_run.id}:{plan.service_date}:{plan.last_modified}",
             tags=["lamp", "backfill"],
         )
-        outcomes[plan.service_date] = f"submitted: {run.name}"
+        days[run.id] = plan.service_date
+    get_run_logger().info("submitted %d day run(s) of %s", len(days), deployment)
+    outcomes: dict[date, str] = {}
+
+    def finished(run_id: UUID, state: State[Any]) -> None:
+        ok = state.is_completed()
+        outcomes[days[run_id]] = "completed" if ok else f"failed: {state.name}: {state.message}"
         progress.advance()
+
+    await_flow_runs(list(days), finished)
     return outcomes
 
 

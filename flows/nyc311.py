@@ -17,7 +17,6 @@ from pydantic import Field
 from tasks.common.artifacts import Progress, publish_summary
 from tasks.common.runs import label_flow_run
 from tasks.common.settings import Settings, get_settings
-from tasks.common.time_core import EASTERN
 from tasks.nyc311 import plan_core, records_core
 from tasks.nyc311.plan_core import SEED_STATUSES, Nyc311Summary, Outcome, Plan, RunCounts
 from tasks.nyc311.socrata_io import fetch_page
@@ -48,8 +47,8 @@ def nyc311_collect(
     force_initial_load: bool = False,
     initial_lookback_days: Annotated[int, Field(ge=1)] = 365,
     page_size: Annotated[int, Field(ge=1, le=50_000)] = 2_000,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
     initial_statuses: tuple[str, ...] = SEED_STATUSES,
 ) -> Nyc311Summary:
     """Collect new 311 service requests (keyset-paged), store raw JSON and month Parquet files.
@@ -60,15 +59,18 @@ def nyc311_collect(
         force_initial_load: Start over with an initial load (or restart a backfill window).
         initial_lookback_days: Days back (from midnight) that an initial load covers.
         page_size: Records per request (Socrata allows up to 50,000).
-        start: Backfill: collect every record created from this NYC-local time (inclusive),
-            with its own checkpoint; leave empty for the daily initial/incremental collection.
-        end: Upper bound (exclusive) of created_date, NYC local; default the scheduled time.
+        start: Backfill: the first day (a date) or instant (a date-time) whose records to
+            collect, inclusive, with its own checkpoint; empty for the daily collection.
+        end: The last day or instant to collect, inclusive; empty = up to the run's scheduled
+            time. Dates are New York days; a date-time with a zone (the UI sends UTC, `...Z`)
+            is converted to New York time; one without a zone is New York time. The report
+            shows the window in New York time and in UTC.
         initial_statuses: Statuses an initial load keeps (the seed's Open / In Progress);
             incremental runs and backfills take every status.
     """
     settings = get_settings()
-    as_of = local_time(end) if end else scheduled_time()
-    begin = local_time(start) if start else None
+    as_of = plan_core.window_end(end) if end else scheduled_time()
+    begin = plan_core.window_start(start) if start else None
     state_key = plan_core.state_key(begin, as_of)
     checkpoint = read_checkpoint(settings.nyc311_processed_bucket, state_key)
     plan = plan_core.plan_run(
@@ -103,16 +105,9 @@ def nyc311_collect(
     return report(outcome, max_records, overlap_truncated=batch.overlap_truncated)
 
 
-def local_time(moment: datetime) -> datetime:
-    """NYC wall-clock time without zone (a naive input is taken as NYC time already)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(EASTERN).replace(tzinfo=None)
-    return moment.replace(microsecond=0)
-
-
 def scheduled_time() -> datetime:
-    """The run's scheduled start in NYC time (Prefect gives it in UTC)."""
-    return local_time(flow_run.scheduled_start_time)
+    """The run's scheduled start in NYC time (Prefect gives it in UTC), to the second."""
+    return plan_core.local_time(flow_run.scheduled_start_time).replace(microsecond=0)
 
 
 def utc_now() -> datetime:
@@ -123,7 +118,7 @@ def utc_now() -> datetime:
 def fetch_batch(plan: Plan, settings: Settings, max_records: int, page_size: int) -> Batch:
     """Keyset-page the overlap window and then the new records, one task per request."""
     base_url, dataset = settings.socrata_base_url, settings.socrata_dataset_id
-    progress = Progress(max_records, f"NYC 311 {plan.mode} run: new records fetched")
+    progress = Progress(1, f"NYC 311 {plan.mode} run: position in the window {plan.date_range()}")
 
     pages = {"fetched": 0, "rows": 0}
 
@@ -133,15 +128,20 @@ def fetch_batch(plan: Plan, settings: Settings, max_records: int, page_size: int
         pages["rows"] += len(records)
         return records
 
-    return collect(
+    batch = collect(
         fetch,
         plan.clauses(),
         start=plan.cursor,
         overlap_clauses=plan.overlap_clauses(),
         max_records=max_records,
         page_size=page_size,
-        on_page=progress.advance,
+        on_page=lambda page: progress.reach(
+            plan.fraction_done(page.cursor.created_date if page.cursor else None)
+        ),
     )
+    if not batch.backlog:  # the whole window is read (a backlog stops short of its end)
+        progress.reach(1.0)
+    return batch
 
 
 def store_batch(

@@ -2,10 +2,10 @@
 
 The sample server publishes 3,000 generated requests created 2024-01-01 → 2024-02-29
 (`deployments/socrata_sample.py`). The demo runs the collector five times:
-1. initial load as of 2024-02-15 (Open / In Progress of the last 45 days) capped at 300 →
+1. initial load through 2024-02-14 (Open / In Progress of the last 45 days) capped at 300 →
    it stops with a backlog warning;
 2. the same again: it continues exactly after its cursor and completes the initial load;
-3. incremental as of 2024-03-01: every new request since, all statuses;
+3. incremental through 2024-02-29: every new request since, all statuses;
 4. incremental again: "No new data available" (the overlap re-read finds nothing new);
 5. a backfill of January (every status), which merges into the months already stored.
 Then the processed dataset is read back: it must hold each unique_key once.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,15 +28,16 @@ if TYPE_CHECKING:
     from deployments.sample_server import Route
     from deployments.socrata_sample import SocrataDataset
 
+# `start` and `end` are inclusive New York days.
 RUNS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
         "initial (capped)",
-        {"end": datetime(2024, 2, 15), "initial_lookback_days": 45, "max_records": 300},
+        {"end": date(2024, 2, 14), "initial_lookback_days": 45, "max_records": 300},
     ),
-    ("initial (continued)", {"end": datetime(2024, 2, 15), "max_records": 1_000}),
-    ("incremental", {"end": datetime(2024, 3, 1)}),
-    ("incremental again", {"end": datetime(2024, 3, 1)}),
-    ("backfill 2024-01", {"start": datetime(2024, 1, 1), "end": datetime(2024, 2, 1)}),
+    ("initial (continued)", {"end": date(2024, 2, 14), "max_records": 1_000}),
+    ("incremental", {"end": date(2024, 2, 29)}),
+    ("incremental again", {"end": date(2024, 2, 29)}),
+    ("backfill 2024-01", {"start": date(2024, 1, 1), "end": date(2024, 1, 31)}),
 )
 
 

@@ -92,7 +92,14 @@ class Progress:
     def advance(self, n: int = 1) -> float:
         """Count `n` more items done; returns the percentage."""
         self.done += n
-        percent = round(100.0 * min(self.done, self.total) / self.total, 1)
+        return self._publish(100.0 * min(self.done, self.total) / self.total)
+
+    def reach(self, fraction: float) -> float:
+        """Set the fraction done directly (e.g. a position in a time window); the percentage."""
+        return self._publish(100.0 * min(max(fraction, 0.0), 1.0))
+
+    def _publish(self, percent: float) -> float:
+        percent = round(percent, 1)
         if self._id is not None:
             update_progress_artifact(artifact_id=self._id, progress=percent)
         return percent

@@ -43,6 +43,8 @@ def client(service: str, settings: Settings | None = None, *, scope: str = "") -
         s.aws_endpoint_url,
         s.aws_retry_mode,
         s.aws_max_attempts,
+        s.aws_connect_timeout,
+        s.aws_read_timeout,
         s.aws_max_pool_connections,
         # credentials can change under a long-lived process (tests, moto); keep clients apart
         os.environ.get("AWS_ACCESS_KEY_ID"),
@@ -55,8 +57,8 @@ def client(service: str, settings: Settings | None = None, *, scope: str = "") -
             region_name=s.aws_region,
             retries={"mode": s.aws_retry_mode, "total_max_attempts": s.aws_max_attempts},
             max_pool_connections=s.aws_max_pool_connections,
-            connect_timeout=10,
-            read_timeout=60,
+            connect_timeout=s.aws_connect_timeout,
+            read_timeout=s.aws_read_timeout,
         )
         session = boto3.session.Session(region_name=s.aws_region)
         made = session.client(

@@ -7,10 +7,13 @@
   (DynamoDB rejects the whole batch otherwise; the last one wins, as sequential puts would) and
   resends `UnprocessedItems` with exponential backoff and full jitter until none remain or
   `max_attempts` is spent (`BatchWriteError`, transient).
-- `put_item` with a condition raises `ConflictError` when the condition fails.
+- `put_item` with a condition raises `ConflictError` when the condition fails; so does
+  `update_item` (a conditional in-place update, e.g. adding an attribute only where it is absent).
 - `query` and `scan_segment` page through results and count what they read (`ReadStats`:
   items, items scanned, pages, consumed read capacity); each scan segment gets its own client,
-  so the segments of a parallel scan share no connection pool.
+  so the segments of a parallel scan share no connection pool. `scan_pages` yields the same
+  scan page by page with each page's `LastEvaluatedKey`, and starts after a given key: a scan
+  that stores the key after each page's work can resume where it stopped.
 """
 
 from __future__ import annotations
@@ -240,6 +243,36 @@ def put_item(
         raise
 
 
+def update_item(
+    table: str,
+    key: Mapping[str, Any],
+    *,
+    update: str,
+    condition: str | None = None,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Update one item in place (`UpdateExpression`); `ConflictError` when `condition` fails.
+
+    Without a condition DynamoDB creates the item if it is absent; pass e.g.
+    `attribute_exists(<partition key>)` to update existing items only.
+    """
+    extra: dict[str, Any] = {"UpdateExpression": update}
+    if condition:
+        extra["ConditionExpression"] = condition
+    if names:
+        extra["ExpressionAttributeNames"] = dict(names)
+    if values:
+        extra["ExpressionAttributeValues"] = serialize(values)
+    try:
+        aws.dynamodb(settings).update_item(TableName=table, Key=serialize(key), **extra)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise ConflictError(f"{table}: condition failed ({condition})") from exc
+        raise
+
+
 def get_item(
     table: str,
     key: Mapping[str, Any],
@@ -350,6 +383,53 @@ def scan_segment(
         TableName=table, Segment=segment, TotalSegments=total_segments, **args
     )
     return _items(pages, stats)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a scan: its items (plain) and the key to start the next page after (None:
+    the segment is done)."""
+
+    items: list[dict[str, Any]]
+    last_key: dict[str, Any] | None
+
+
+def scan_pages(
+    table: str,
+    segment: int,
+    total_segments: int,
+    *,
+    start_key: Mapping[str, Any] | None = None,
+    projection: Sequence[str] | None = None,
+    filter_expression: str | None = None,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    page_size: int | None = None,
+    stats: ReadStats | None = None,
+    settings: Settings | None = None,
+) -> Iterator[Page]:
+    """The pages of one segment of a parallel `Scan`, from after `start_key` (plain key values,
+    as a previous page's `last_key` gave them), each with its `last_key`; a client per segment."""
+    if not 0 <= segment < total_segments:
+        raise ValueError(f"segment {segment} is not in 0..{total_segments - 1}")
+    args = _read_args(projection, names, values, filter_expression, None)
+    if page_size:
+        args["Limit"] = page_size
+    client = aws.client("dynamodb", settings, scope=f"scan-segment-{segment}")
+    start = serialize(start_key) if start_key else None
+    while True:
+        extra = {"ExclusiveStartKey": start} if start else {}
+        page = client.scan(
+            TableName=table, Segment=segment, TotalSegments=total_segments, **args, **extra
+        )
+        if stats is not None:
+            stats.add(page)
+        start = page.get("LastEvaluatedKey")
+        yield Page(
+            [deserialize(i) for i in page.get("Items", [])], deserialize(start) if start else None
+        )
+        if not start:
+            return
 
 
 def count_items(table: str, settings: Settings | None = None) -> int:

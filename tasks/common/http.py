@@ -23,10 +23,12 @@ import math
 import time
 from collections.abc import Collection, Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -67,6 +69,10 @@ class DownloadDeadlineError(TimeoutError):
 
 class DownloadTooLargeError(PermanentError):
     """A response is larger than the download limit."""
+
+
+class IncompleteDownloadError(ConnectionError):
+    """The server sent fewer bytes than it announced (transient: download again)."""
 
 
 class InsecureSecretError(PermanentError):
@@ -175,18 +181,59 @@ def get(
     the retries also become `HttpSourceError` (status None).
     """
     started = time.monotonic()
+    response = _request(sess, url, params)
+    with response:
+        body = b"".join(_read_within_limits(sess, response, url, started))
+    response._content = body
+    _check_status(response, url, ok)
+    return response
+
+
+def download_to(
+    sess: requests.Session,
+    url: str,
+    dest: Path,
+    *,
+    params: Mapping[str, str] | None = None,
+    max_bytes: int | None = None,
+    deadline: float | None = None,
+) -> int:
+    """Stream the body of a 200 answer into `dest` (never whole in memory); its size in bytes.
+
+    `max_bytes`/`deadline` override the session's limits for large archives. Raises
+    `HttpSourceError` for another status, `DownloadTooLargeError`/`DownloadDeadlineError` past
+    the limits, `IncompleteDownloadError` when fewer bytes than announced arrived.
+    """
+    started = time.monotonic()
+    response = _request(sess, url, params)
+    with response:
+        if response.status_code != 200:
+            response._content = b"".join(_read_within_limits(sess, response, url, started))
+            _check_status(response, url, (200,))
+        size = 0
+        with dest.open("wb") as out:
+            for chunk in _read_within_limits(sess, response, url, started, max_bytes, deadline):
+                out.write(chunk)
+                size += len(chunk)
+        announced = response.headers.get("Content-Length", "")
+    encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+    if announced.isdigit() and not encoded and size != int(announced):
+        raise IncompleteDownloadError(f"GET {url}: got {size:,} of {int(announced):,} bytes")
+    return size
+
+
+def _request(
+    sess: requests.Session, url: str, params: Mapping[str, str] | None
+) -> requests.Response:
     try:
-        response = sess.get(url, params=params, stream=True)
+        return sess.get(url, params=params, stream=True)
     except requests.exceptions.RetryError as exc:  # only when a status retry loop raises
         raise HttpSourceError(url, None, f"retries exhausted ({exc})") from exc
     except requests.exceptions.RequestException as exc:
         raise HttpSourceError(url, None, f"{type(exc).__name__}: {exc}") from exc
-    with response:
-        try:
-            body = b"".join(_read_within_limits(sess, response, url, started))
-        except requests.exceptions.RequestException as exc:
-            raise HttpSourceError(url, None, f"{type(exc).__name__}: {exc}") from exc
-    response._content = body
+
+
+def _check_status(response: requests.Response, url: str, ok: Collection[int]) -> None:
     if response.status_code not in ok:
         attempts = _attempts(response)
         detail = response.reason or ""
@@ -195,40 +242,47 @@ def get(
             response.status_code,
             f"HTTP {response.status_code} {detail}".rstrip() + f" after {attempts} attempt(s)",
         )
-    return response
 
 
 def _read_within_limits(
-    sess: requests.Session, response: requests.Response, url: str, started: float
+    sess: requests.Session,
+    response: requests.Response,
+    url: str,
+    started: float,
+    max_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> Iterator[bytes]:
-    deadline = getattr(sess, "deadline", math.inf)
-    max_bytes = getattr(sess, "max_bytes", math.inf)
+    """The body a receive at a time, within the byte limit and the wall-time deadline."""
+    own_limit: float = getattr(sess, "max_bytes", math.inf)
+    own_deadline: float = getattr(sess, "deadline", math.inf)
+    limit = float(max_bytes) if max_bytes else own_limit
+    seconds = float(deadline) if deadline else own_deadline
     announced = response.headers.get("Content-Length", "")
-    if announced.isdigit() and int(announced) > max_bytes:
+    if announced.isdigit() and int(announced) > limit:
         raise DownloadTooLargeError(
-            f"GET {url}: {int(announced):,} bytes announced, more than the {max_bytes:,}-byte "
-            "download limit (http_max_download_bytes)"
+            f"GET {url}: {int(announced):,} bytes announced, more than the {limit:,.0f}-byte "
+            "download limit"
         )
     received = 0
-    raw = response.raw
-    while True:
+    try:
         # read1: one receive at a time, so a trickling source cannot hold us inside one read
-        chunk = raw.read1(_READ_SIZE, decode_content=True)
-        if not chunk:
-            return
-        received += len(chunk)
-        if received > max_bytes:
-            raise DownloadTooLargeError(
-                f"GET {url}: more than the {max_bytes:,}-byte download limit "
-                "(http_max_download_bytes)"
-            )
-        elapsed = time.monotonic() - started
-        if elapsed > deadline:
-            raise DownloadDeadlineError(
-                f"GET {url}: {received:,} bytes in {elapsed:.0f} s, past the {deadline:g}-second "
-                "download deadline (http_download_deadline)"
-            )
-        yield chunk
+        while chunk := response.raw.read1(_READ_SIZE, decode_content=True):
+            received += len(chunk)
+            if received > limit:
+                raise DownloadTooLargeError(
+                    f"GET {url}: more than the {limit:,.0f}-byte download limit"
+                )
+            elapsed = time.monotonic() - started
+            if elapsed > seconds:
+                raise DownloadDeadlineError(
+                    f"GET {url}: {received:,} bytes in {elapsed:.0f} s, past the {seconds:g}-second"
+                    " download deadline"
+                )
+            yield chunk
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if isinstance(exc, DownloadDeadlineError):
+            raise
+        raise HttpSourceError(url, None, f"{type(exc).__name__} while reading: {exc}") from exc
 
 
 def _attempts(response: requests.Response) -> int:

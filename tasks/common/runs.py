@@ -15,8 +15,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
@@ -87,6 +89,34 @@ def run_parameter(name: str, default: Any = None) -> Any:
         if params and name in params:
             return params[name]
     return default
+
+
+def await_flow_runs(
+    run_ids: Sequence[UUID],
+    on_final: Callable[[UUID, State[Any]], object],
+    poll_seconds: float = 10.0,
+) -> None:
+    """Wait until every flow run in `run_ids` is in a final state (Completed, Failed, Crashed,
+    Cancelled); `on_final(id, state)` is called once per run as it ends (progress, outcomes).
+
+    For fan-outs through `run_deployment(..., timeout=0)`: the runs execute elsewhere (ECS) and
+    this run only watches them, one API request per poll for all of them.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    pending = set(run_ids)
+    with get_client(sync_client=True) as client:
+        while pending:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=sorted(pending)))
+            )
+            for run in runs:
+                if run.state is not None and run.state.is_final() and run.id in pending:
+                    pending.discard(run.id)
+                    on_final(run.id, run.state)
+            if pending:
+                time.sleep(poll_seconds)
 
 
 def label_flow_run(name: str | None = None, tags: Iterable[str] = ()) -> None:

@@ -9,8 +9,9 @@ logged or passed as flow parameters.
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PIPELINES_"
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
         "standard", description="botocore retry mode (`adaptive` adds client-side rate limiting)."
     )
     aws_max_attempts: int = Field(5, ge=1, description="botocore attempts per AWS call.")
+    aws_connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to open a connection to an AWS endpoint."
+    )
+    aws_read_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for an AWS response before a retry."
+    )
     aws_max_pool_connections: int = Field(
         32, ge=1, description="HTTP connections per AWS client (bounded upload pools share it)."
     )
@@ -99,6 +106,51 @@ class Settings(BaseSettings):
         description="MBTA GTFS archive index (archived_feeds.txt).",
     )
 
+    # --- historic backfills (ArcGIS rapid transit, bus, ferry) ----------------------------------
+    historic_arcgis_base_url: str = Field(
+        "https://www.arcgis.com/sharing/rest/content/items",
+        description="ArcGIS Online items: `{url}/{item_id}?f=json` (metadata, `modified`) and "
+        "`{url}/{item_id}/data` (the rapid transit and bus ZIPs).",
+    )
+    historic_arcgis_hub_url: str = Field(
+        "https://hub.arcgis.com",
+        description="ArcGIS Hub root of the ferry export (refresh, then CSV download).",
+    )
+    historic_gtfs_archive_index_url: str = Field(
+        "",
+        description="GTFS archive index of the backfills' enrichment; empty: the LAMP one "
+        "(`gtfs_archive_index_url`).",
+    )
+    historic_download_max_bytes: int = Field(
+        20 << 30,
+        ge=1,
+        description="Largest archive a backfill downloads, in bytes (checked while streaming).",
+    )
+    historic_download_deadline_seconds: float = Field(
+        3600.0, gt=0, description="Wall-clock limit of one archive download, retries excluded."
+    )
+    historic_unzip_command: str = Field(
+        "7z",
+        description="7-Zip executable for ZIP members Python cannot read (Deflate64); "
+        "`make venv` and the Dockerfile install it.",
+    )
+    historic_unzip_timeout_seconds: float = Field(
+        1800.0, gt=0, description="Limit for the unzip tool to extract one archive member."
+    )
+    historic_work_dir: str = Field(
+        "",
+        description="Directory for downloads and per-month spill files; empty = the temp dir.",
+    )
+    historic_ferry_export_wait_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How long to wait for ArcGIS Hub to refresh the ferry export before "
+        "downloading it anyway (with a warning).",
+    )
+    historic_ferry_export_poll_seconds: float = Field(
+        10.0, gt=0, description="Seconds between checks of the ferry export's refresh status."
+    )
+
     # --- NYC 311 ---------------------------------------------------------------------------
     nyc311_raw_bucket: str = Field("311-raw-data", description="Raw JSON per run.")
     nyc311_processed_bucket: str = Field(
@@ -149,6 +201,32 @@ class Settings(BaseSettings):
         ge=1 << 16,
         description="CSV bytes parsed per block: bounds memory; also the longest possible row.",
     )
+
+    # --- trip KPIs -------------------------------------------------------------------------
+    trips_table: str = Field(
+        "completed-trips-{env}",
+        description="DynamoDB table of completed trips (key trip_id, GSI pickup_date-index).",
+        validation_alias=AliasChoices("PIPELINES_TRIPS_TABLE", "DYNAMODB_TABLE_NAME"),
+    )
+    kpi_bucket: str = Field(
+        "trip-kpis-{env}",
+        description="Bucket of the daily KPI files (kpis/date=YYYY-MM-DD/kpi.json).",
+        validation_alias=AliasChoices("PIPELINES_KPI_BUCKET", "ATHENA_BUCKET_NAME"),
+    )
+    kpi_timezone: str = Field(
+        "UTC",
+        description="IANA time zone whose calendar date is a trip's pickup date; stated in "
+        "every KPI file. Producers write `pickup_date` in this zone: change both together.",
+    )
+
+    @field_validator("kpi_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. UTC)") from exc
+        return value
 
     # --- fleet telemetry -------------------------------------------------------------------
     telemetry_raw_bucket: str = Field(

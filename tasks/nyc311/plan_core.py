@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, TypedDict
 
+from tasks.common.time_core import EASTERN
 from tasks.nyc311.soql_core import (
     Cursor,
     at_or_before,
@@ -96,6 +97,24 @@ class Plan:
             low = "the beginning"
         return f"{low} to {timestamp_text(self.window_end)}"
 
+    def low(self) -> datetime:
+        """Where this run starts reading (overlap, cursor or window start; None = no bound)."""
+        if self.overlap_from is not None:
+            return self.overlap_from
+        if self.cursor is not None:
+            return datetime.fromisoformat(self.cursor.created_date)
+        return self.window_start or self.window_end - timedelta(days=365)
+
+    def fraction_done(self, position: str | None) -> float:
+        """How far a `created_date` position is through `[low, window_end)` (0..1)."""
+        if position is None:
+            return 0.0
+        low, high = self.low(), self.window_end
+        span = (high - low).total_seconds()
+        if span <= 0:
+            return 1.0
+        return min(1.0, max(0.0, (datetime.fromisoformat(position) - low).total_seconds() / span))
+
     def start_label(self) -> str:
         """Where new records start, to the minute (`2024-02-29T22:44`), for the run's name."""
         if self.cursor is not None:
@@ -103,6 +122,42 @@ class Plan:
         if self.window_start is not None:
             return self.window_start.isoformat(timespec="minutes")
         return "the beginning"
+
+
+# Socrata's floating timestamps have millisecond precision: an inclusive end date-time `t`
+# is the exclusive bound `t + 1 ms`.
+TIMESTAMP_RESOLUTION = timedelta(milliseconds=1)
+
+
+def local_time(moment: datetime) -> datetime:
+    """New York wall-clock time without zone (a naive input is New York time already)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(EASTERN).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def window_start(start: date | datetime) -> datetime:
+    """The first instant of a window (inclusive): a date starts at its New York midnight."""
+    if isinstance(start, datetime):
+        return local_time(start)
+    return datetime.combine(start, time())
+
+
+def window_end(end: date | datetime) -> datetime:
+    """The exclusive bound of a window whose `end` is inclusive: the day after a date, the
+    next millisecond after a date-time (both New York time)."""
+    if isinstance(end, datetime):
+        return local_time(end) + TIMESTAMP_RESOLUTION
+    return datetime.combine(end + timedelta(days=1), time())
+
+
+def described(low: datetime, high: datetime) -> dict[str, str]:
+    """`[low, high)` (New York wall-clock) in New York time and in UTC, for the report."""
+    utc = [m.replace(tzinfo=EASTERN).astimezone(UTC) for m in (low, high)]
+    return {
+        "new_york": f"{low.isoformat()} → {high.isoformat()} (America/New_York)",
+        "utc": f"{utc[0]:%Y-%m-%dT%H:%M:%S}Z → {utc[1]:%Y-%m-%dT%H:%M:%S}Z",
+    }
 
 
 def midnight(moment: datetime) -> datetime:
@@ -254,6 +309,8 @@ class Nyc311Summary(RunCounts):
     message: str
     mode: str
     date_range: str
+    window_new_york: str
+    window_utc: str
     first_created_date: str | None
     last_created_date: str | None
     backlog: bool
@@ -303,10 +360,13 @@ def summarise(outcome: Outcome, max_records: int) -> tuple[Nyc311Summary, list[s
         message = NO_NEW_DATA
     else:
         message = SUCCESS
+    window = described(outcome.plan.low(), outcome.plan.window_end)
     summary = Nyc311Summary(
         message=message,
         mode=outcome.plan.mode,
         date_range=outcome.plan.date_range(),
+        window_new_york=window["new_york"],
+        window_utc=window["utc"],
         first_created_date=outcome.first_created_date,
         last_created_date=outcome.last_created_date,
         backlog=outcome.backlog,

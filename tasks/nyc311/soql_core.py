@@ -174,7 +174,7 @@ def collect(
     overlap_clauses: Sequence[str] | None,
     max_records: int,
     page_size: int,
-    on_page: Callable[[int], object] | None = None,
+    on_page: Callable[[Page], object] | None = None,
 ) -> Batch:
     """Re-read the overlap window (if any), then up to `max_records` rows after `start`.
 
@@ -197,7 +197,7 @@ def collect(
         position = page.cursor
         requests += 1
         if on_page is not None:
-            on_page(len(page.records))
+            on_page(page)
     return Batch(
         records=records,
         overlap_rows=overlap,

@@ -2,9 +2,10 @@
 
 MBTA publishes every past schedule in `archived_feeds.txt`; the feed for a date is the first in
 file order whose `feed_start_date..feed_end_date` covers it. The original rebuilt a SQLite
-database of the whole feed (and timed out doing it); this pipeline needs four columns of
-`stop_times.txt` for subway trips plus the service calendar, so it caches exactly that as one
-Parquet file per feed (a few MB instead of a 100 MB zip), built once, read by every later run.
+database of the whole feed (and timed out doing it); the pipelines need four columns of
+`stop_times.txt` for the trips of one mode (a `FeedSelection`: subway for LAMP and the rapid
+transit backfill, bus, ferry) plus the service calendar, so each mode is cached as one Parquet
+file per feed (a few MB instead of a 100 MB zip), built once, read by every later run.
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ META_CALENDAR = b"lamp.calendar"
 META_CALENDAR_DATES = b"lamp.calendar_dates"
 _META_FEED = b"lamp.feed"
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class FeedSelection:
+    """Which trips of a feed a compact schedule keeps: these route ids and/or route types.
+
+    `name` says it in reports and cache keys. `SUBWAY` is what LAMP always cached: its compact
+    schedules are unchanged byte for byte (same rows, same metadata), so cached objects stay valid.
+    """
+
+    name: str
+    routes: tuple[str, ...] = ()
+    route_types: tuple[int, ...] = ()
+
+
+SUBWAY = FeedSelection("subway", routes=SUBWAY_ROUTES)
+# GTFS route_type 3 = bus, 4 = ferry (https://gtfs.org/schedule/reference/#routestxt)
+BUS = FeedSelection("bus", route_types=(3,))
+FERRY = FeedSelection("ferry", route_types=(4,))
 
 
 class GtfsFeedError(ValueError):
@@ -145,8 +165,20 @@ def _read_csv(
     return pa.Table.from_batches(batches, schema=schema).select(columns)
 
 
-def compact_feed(zip_bytes: bytes, feed: FeedRef) -> pa.Table:
-    """The compact schedule of a GTFS zip: subway stop times + the service calendar.
+def _selected_routes(zf: zipfile.ZipFile, selection: FeedSelection) -> pa.Array[Any]:
+    """Route ids of `selection`: its named routes plus every route of its route types."""
+    routes = list(selection.routes)
+    if selection.route_types:
+        table = _read_csv(zf, "routes.txt", ["route_id", "route_type"], True)
+        wanted = pa.array([str(t) for t in selection.route_types], pa.string())
+        kind = pc.utf8_trim_whitespace(table["route_type"])
+        chosen = table.filter(pc.fill_null(pc.is_in(kind, wanted), False))["route_id"]
+        routes += [str(r) for r in chosen.to_pylist() if r is not None]
+    return pa.array(sorted(set(routes)), pa.string())
+
+
+def compact_feed(zip_bytes: bytes, feed: FeedRef, selection: FeedSelection = SUBWAY) -> pa.Table:
+    """The compact schedule of a GTFS zip: the stop times of `selection` + the service calendar.
 
     Columns: trip_id, route_id, direction_id (int8), service_id, stop_id, stop_sequence (int32),
     arrival_s (int32, seconds from noon-minus-12h; departure time where arrival is empty). The
@@ -161,7 +193,7 @@ def compact_feed(zip_bytes: bytes, feed: FeedRef) -> pa.Table:
         trips = _read_csv(
             zf, "trips.txt", ["route_id", "service_id", "trip_id", "direction_id"], True
         )
-        trips = trips.filter(pc.is_in(trips["route_id"], pa.array(SUBWAY_ROUTES)))
+        trips = trips.filter(pc.is_in(trips["route_id"], _selected_routes(zf, selection)))
         # stop_times.txt is most of the zip (every bus too): filter it while streaming
         stop_times = _read_csv(
             zf,
@@ -211,19 +243,19 @@ def compact_feed(zip_bytes: bytes, feed: FeedRef) -> pa.Table:
     services = set(tr["service_id"].dropna())
     cal_rows = [r for r in calendar.to_pylist() if r["service_id"] in services]
     date_rows = [r for r in calendar_dates.to_pylist() if r["service_id"] in services]
+    about: dict[str, str] = {
+        "version": feed.version,
+        "start": feed.start.isoformat(),
+        "end": feed.end.isoformat(),
+        "url": feed.url,
+        "compact": COMPACT_VERSION,
+    }
+    if selection != SUBWAY:  # subway caches keep their original metadata (and bytes)
+        about["selection"] = selection.name
     metadata = {
         META_CALENDAR: json.dumps(cal_rows, sort_keys=True).encode(),
         META_CALENDAR_DATES: json.dumps(date_rows, sort_keys=True).encode(),
-        _META_FEED: json.dumps(
-            {
-                "version": feed.version,
-                "start": feed.start.isoformat(),
-                "end": feed.end.isoformat(),
-                "url": feed.url,
-                "compact": COMPACT_VERSION,
-            },
-            sort_keys=True,
-        ).encode(),
+        _META_FEED: json.dumps(about, sort_keys=True).encode(),
     }
     return table.replace_schema_metadata(metadata)
 
@@ -265,10 +297,18 @@ def read_compact(data: bytes) -> pa.Table:
         raise GtfsFeedError(f"unreadable compact GTFS cache object: {exc}") from exc
 
 
+def selection_name(table: pa.Table) -> str:
+    """The `FeedSelection` name a compact schedule was built for ("subway" for LAMP's)."""
+    about = json.loads((table.schema.metadata or {}).get(_META_FEED, b"{}"))
+    return str(about.get("selection", SUBWAY.name))
+
+
 def schedule_for_date(table: pa.Table, day: date) -> pa.Table:
-    """Stop times of the subway trips running on `day` (input of `transform.prepare_schedule`)."""
+    """Stop times of the trips running on `day` (input of `transform.prepare_schedule`)."""
     services = active_services(table, day)
     running = table.filter(pc.is_in(table["service_id"], pa.array(sorted(services), pa.string())))
     if running.num_rows == 0:
-        raise ScheduleError(f"the GTFS feed has no subway service on {day.isoformat()}")
+        raise ScheduleError(
+            f"the GTFS feed has no {selection_name(table)} service on {day.isoformat()}"
+        )
     return running.drop_columns(["service_id"])

@@ -158,3 +158,77 @@ def test_batch_get_returns_the_items_that_exist(table: str) -> None:
     found = dynamo.batch_get(table, keys, projection=("vehicle_id", "timestamp"))
     assert len(found) == 60
     assert all(set(item) == set(KEY) for item in found)
+
+
+def test_update_item_sets_attributes_and_a_failed_condition_is_a_conflict(table: str) -> None:
+    key = {"vehicle_id": "v8", "timestamp": event("v8", 1)["timestamp"]}
+    dynamo.put_item(table, {**key, "speed": Decimal("1.5")})
+    dynamo.update_item(
+        table,
+        key,
+        update="SET #z = :z",
+        condition="attribute_exists(vehicle_id) AND attribute_not_exists(#z)",
+        names={"#z": "zone"},
+        values={":z": "north"},
+    )
+    assert dynamo.get_item(table, key) == {**key, "speed": Decimal("1.5"), "zone": "north"}
+    with pytest.raises(ConflictError, match="condition failed"):
+        dynamo.update_item(
+            table,
+            key,
+            update="SET #z = :z",
+            condition="attribute_not_exists(#z)",
+            names={"#z": "zone"},
+            values={":z": "south"},
+        )
+    missing = {"vehicle_id": "nobody", "timestamp": "x"}
+    with pytest.raises(ConflictError):
+        dynamo.update_item(
+            table,
+            missing,
+            update="SET speed = :s",
+            condition="attribute_exists(vehicle_id)",
+            values={":s": 1},
+        )
+    assert dynamo.get_item(table, missing) is None
+    assert (dynamo.get_item(table, key) or {})["zone"] == "north"
+
+
+def test_scan_pages_resume_after_the_last_key_of_a_page(table: str) -> None:
+    dynamo.batch_write(table, [event(f"v{i}", i % 60) for i in range(50)], KEY)
+    stats = dynamo.ReadStats()
+    pages = list(dynamo.scan_pages(table, 0, 2, page_size=7, stats=stats))
+    first_segment = [i["vehicle_id"] for p in pages for i in p.items]
+    assert all(p.last_key is not None for p in pages[:-1])
+    assert pages[-1].last_key is None
+    assert stats.items == len(first_segment) == stats.scanned
+    # resuming after page 2 reads exactly the rest of the segment
+    resumed = dynamo.scan_pages(table, 0, 2, start_key=pages[1].last_key, page_size=7)
+    rest = [i["vehicle_id"] for p in resumed for i in p.items]
+    assert rest == first_segment[len(pages[0].items) + len(pages[1].items) :]
+    second = [i["vehicle_id"] for p in dynamo.scan_pages(table, 1, 2) for i in p.items]
+    assert sorted(first_segment + second) == sorted(f"v{i}" for i in range(50))
+    assert set(pages[0].last_key or {}) == set(KEY)
+    with pytest.raises(ValueError, match=r"segment 2 is not in 0\.\.1"):
+        next(dynamo.scan_pages(table, 2, 2))
+
+
+def test_scan_pages_filter_returns_fewer_items_but_reads_them_all(table: str) -> None:
+    items = [event(f"v{i}", i % 60, **({"zone": "n"} if i % 3 else {})) for i in range(30)]
+    dynamo.batch_write(table, items, KEY)
+    stats = dynamo.ReadStats()
+    found = [
+        i
+        for page in dynamo.scan_pages(
+            table,
+            0,
+            1,
+            filter_expression="attribute_not_exists(#z)",
+            names={"#z": "zone"},
+            projection=("vehicle_id",),
+            stats=stats,
+        )
+        for i in page.items
+    ]
+    assert sorted(i["vehicle_id"] for i in found) == sorted(f"v{i}" for i in range(0, 30, 3))
+    assert (stats.items, stats.scanned) == (10, 30)

@@ -43,3 +43,31 @@ def test_secret_is_not_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_field_is_described() -> None:
     missing = [n for n, f in Settings.model_fields.items() if not f.description]
     assert missing == []
+
+
+def test_trip_kpi_settings_accept_the_seed_names_and_default_to_utc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = Settings()
+    assert (s.trips_table, s.kpi_bucket, s.kpi_timezone) == (
+        "completed-trips-dev",
+        "trip-kpis-dev",
+        "UTC",
+    )
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", "trips-x")
+    monkeypatch.setenv("ATHENA_BUCKET_NAME", "kpis-x")
+    monkeypatch.setenv("PIPELINES_KPI_TIMEZONE", "America/New_York")
+    s = Settings()
+    assert (s.trips_table, s.kpi_bucket, s.kpi_timezone) == (
+        "trips-x",
+        "kpis-x",
+        "America/New_York",
+    )
+
+
+def test_an_unknown_kpi_time_zone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("PIPELINES_KPI_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        Settings()

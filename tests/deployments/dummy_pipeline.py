@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ def echo(key: str = "x", bucket: str | None = None, etag: str | None = None) -> 
     return {"key": key, "bucket": bucket, "etag": etag}
 
 
+@flow(name="dummy-sleep", flow_run_name="dummy-sleep {key}")
+def sleepy(key: str = "0", bucket: str | None = None, etag: str | None = None) -> str:
+    """Sleep as many seconds as the key's last segment says.
+
+    Args:
+        key: object key, e.g. `dummy/3` sleeps 3 s.
+        bucket: bucket name.
+        etag: object version.
+    """
+    time.sleep(float(key.rsplit("/", 1)[-1]))
+    return "awake"
+
+
 def demo(stack: LocalStack) -> list[DemoRow]:
     return [DemoRow("dummy", "dummy-echo x", "Completed")]
 
@@ -43,7 +57,10 @@ PIPELINE = Pipeline(
     name="dummy",
     title="Dummy",
     summary="nothing → nothing",
-    flows=(FlowSpec("dummy-echo", "tests/deployments/dummy_pipeline.py:echo", "echo a key"),),
+    flows=(
+        FlowSpec("dummy-echo", "tests/deployments/dummy_pipeline.py:echo", "echo a key"),
+        FlowSpec("dummy-sleep", "tests/deployments/dummy_pipeline.py:sleepy", "sleep a while"),
+    ),
     deployments=(
         Deployment(
             "dummy-hourly",

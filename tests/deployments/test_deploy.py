@@ -70,6 +70,8 @@ ROLE_OUTPUT_OF_FLOW_FILE = {
     "flows/lamp.py": "LampRoleArn",
     "flows/nyc311.py": "Nyc311RoleArn",
     "flows/csv_profile.py": "CsvProfileRoleArn",
+    "flows/trip_kpis.py": "TripKpisRoleArn",
+    "flows/historic.py": "HistoricRoleArn",
 }
 
 

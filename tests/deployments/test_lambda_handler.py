@@ -192,3 +192,93 @@ def test_a_failed_flow_run_fails_the_invocation_so_lambda_retries(
         match=r"1 of 1 flow run\(s\) failed: s3://.*/uploads/a.csv: Failed",
     ):
         handler(eventbridge(settings.csv_bucket, "uploads/a.csv", etag), None)
+
+
+def test_a_malformed_record_is_reported_and_the_others_are_read() -> None:
+    good = s3_notification("b", "uploads/a.csv", "e1")["Records"][0]
+    broken = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket": {}}}
+    sqs_bad_body = {"eventSource": "aws:sqs", "messageId": "m-bad", "body": "not json"}
+    sqs_good = {
+        "eventSource": "aws:sqs",
+        "messageId": "m-good",
+        "body": json.dumps(s3_notification("b", "uploads/b.csv", "e2")),
+    }
+    found = list(lambda_handler.records({"Records": [good, broken, sqs_bad_body, sqs_good]}))
+    assert [(r.obj, r.message_id) for r in found] == [
+        (S3Object("b", "uploads/a.csv", "e1"), None),
+        (None, None),
+        (None, "m-bad"),
+        (S3Object("b", "uploads/b.csv", "e2"), "m-good"),
+    ]
+    assert found[1].error == "malformed record 1: KeyError: 'name'"
+    assert str(found[2].error).startswith("malformed record 2: JSONDecodeError")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_one_bad_record_does_not_stop_the_good_ones_and_only_failures_are_retried(
+    stack: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.common import aws
+    from tasks.common.settings import get_settings
+
+    bucket = get_settings().csv_bucket
+    monkeypatch.setattr(lambda_handler, "_flush_logs", lambda: None)
+    etag = aws.s3().put_object(Bucket=bucket, Key="uploads/good.csv", Body=CLEAN)["ETag"]
+
+    def message(message_id: str, body: str) -> dict[str, Any]:
+        return {"eventSource": "aws:sqs", "messageId": message_id, "body": body}
+
+    event = {
+        "Records": [
+            message("m-1", "{not json"),
+            message("m-2", json.dumps(s3_notification(bucket, "uploads/good.csv", etag))),
+            # announced, but the object is not there: the run completes as "missing"
+            message("m-3", json.dumps(s3_notification(bucket, "uploads/gone.csv", "e"))),
+        ]
+    }
+    response = handler(event, None)
+    states = [(r.get("message_id"), r["state"]) for r in response["records"]]
+    assert states == [("m-1", "malformed"), ("m-2", "Completed"), ("m-3", "Completed")]
+    assert response["records"][1]["result"]["status"] == "success"
+    assert response["records"][2]["result"]["status"] == "missing"
+    assert response["batchItemFailures"] == []  # a malformed message is not worth a retry
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_flow_times_out_before_the_function_does(
+    stack: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.common import aws
+    from tasks.common.settings import get_settings
+
+    bucket = get_settings().csv_bucket
+    monkeypatch.setattr(lambda_handler, "_flush_logs", lambda: None)
+    etag = aws.s3().put_object(Bucket=bucket, Key="uploads/slow.csv", Body=CLEAN)["ETag"]
+    real_run = lambda_handler._run
+    seen: list[float | None] = []
+
+    def record_timeout(route: Any, obj: Any, timeout: float | None) -> dict[str, Any]:
+        seen.append(timeout)
+        return real_run(route, obj, timeout)
+
+    monkeypatch.setattr(lambda_handler, "_run", record_timeout)
+
+    class Context:  # what Lambda passes: 300 s function, 100 s left
+        def get_remaining_time_in_millis(self) -> int:
+            return 100_000
+
+    handler(eventbridge(bucket, "uploads/slow.csv", etag), Context())
+    assert seen == [100 - lambda_handler.TIMEOUT_MARGIN]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_flow_longer_than_its_timeout_ends_timed_out_not_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        registry, "REGISTERED", (*registry.REGISTERED, "tests.deployments.dummy_pipeline")
+    )
+    route = S3Route(flow="dummy-sleep", bucket_setting="csv_bucket", prefix="", suffix="")
+    row = lambda_handler._run(route, S3Object("b", "dummy/30"), timeout=1.0)
+    assert row["state"] == "TimedOut"
+    assert "exceeded timeout of 1.0 second(s)" in row["message"]

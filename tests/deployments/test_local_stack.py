@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ import boto3
 import pytest
 import requests
 
-from deployments.local_stack import LocalStack, local_stack
+from deployments.local_stack import LocalStack, free_port, local_stack
 from tasks.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,10 +82,10 @@ def test_env_points_a_process_at_the_stack(running: LocalStack) -> None:
     assert index.status_code == 200
 
 
-def test_local_stack_command_prints_exports_and_stops_on_sigint(tmp_path: Path) -> None:
+def _start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "deployments.cli", "local-stack", "--aws-port", "0",
-         "--sources-port", "0", "--offline"],
+         "--sources-port", "0", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     lines: list[str] = []
@@ -94,6 +96,11 @@ def test_local_stack_command_prints_exports_and_stops_on_sigint(tmp_path: Path) 
         lines.append(line)
         if "Ctrl-C to stop" in line or not line:
             break
+    return proc, lines
+
+
+def test_local_stack_command_prints_exports_and_stops_on_sigint() -> None:
+    proc, lines = _start("--offline")
     exports = dict(
         line.removeprefix("export ").strip().split("=", 1)
         for line in lines
@@ -109,3 +116,30 @@ def test_local_stack_command_prints_exports_and_stops_on_sigint(tmp_path: Path) 
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, "".join(lines) + out
     assert "stopped" in out
+    printed = "".join(lines)
+    assert "No Moto CloudFormation support" not in printed
+    assert re.search(r"\(moto does not model \d+ resource\(s\) of the template \(AWS::", printed)
+    resource_rows = [line for line in lines if line.startswith("  AWS::")]
+    assert all(len(line.split()) == 2 for line in resource_rows)  # no rows without a name
+
+
+def test_local_stack_with_prefect_serves_a_ui_that_finds_its_api_and_stops_on_sigterm() -> None:
+    port = free_port()
+    proc, lines = _start("--prefect", "--prefect-port", str(port))
+    ui = f"http://127.0.0.1:{port}"
+    try:
+        assert f"Prefect UI on {ui}" in "".join(lines), "".join(lines)
+        settings = requests.get(f"{ui}/ui-settings", timeout=10).json()
+        assert settings["api_url"] == f"{ui}/api"
+        assert requests.get(f"{settings['api_url']}/health", timeout=10).json() is True
+        runs = requests.post(f"{ui}/api/flow_runs/filter", json={}, timeout=10).json()
+        assert runs == []  # a fresh Prefect home: no runs of an earlier stack
+        automations = requests.post(f"{ui}/api/automations/filter", json={}, timeout=10).json()
+        assert [a["name"] for a in automations] == ["crash-zombie-flow-runs"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "stopped" in out
+    with pytest.raises(requests.ConnectionError):  # the Prefect server stopped with it
+        requests.get(f"{ui}/api/health", timeout=5)

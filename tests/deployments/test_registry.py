@@ -30,7 +30,15 @@ def test_a_registered_pipeline_is_listed_by_the_cli(
 
 
 def test_a_registered_pipeline_is_in_the_demo_plan(with_dummy: Pipeline) -> None:
-    assert [name for name, _scenario in demo.plan()] == ["lamp", "csv_profile", "nyc311", "telemetry", "dummy"]
+    assert [name for name, _scenario in demo.plan()] == [
+        "lamp",
+        "csv_profile",
+        "nyc311",
+        "trip_kpis",
+        "historic",
+        "telemetry",
+        "dummy",
+    ]
 
 
 def test_a_registered_pipeline_gets_its_lambda_route_and_sample_sources(

@@ -264,26 +264,30 @@ def test_backfill_runs_each_changed_day_once_and_skips_unchanged_ones(
 def test_backfill_fans_out_one_idempotent_deployment_run_per_day(
     sources: Sources, buckets: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed
+
     import flows.lamp
 
     calls: list[dict[str, Any]] = []
 
-    @dataclass
-    class FakeRun:
-        name: str
-
-    def fake_run_deployment(name: str, **kwargs: Any) -> FakeRun:
+    def run_deployment_elsewhere(name: str, **kwargs: Any) -> Any:
+        """What run_deployment(timeout=0) returns: a flow run that a worker runs elsewhere
+        (here: one already Completed, as the backfill watches it end)."""
         calls.append({"name": name, **kwargs})
-        return FakeRun(f"run-{len(calls)}")
+        with get_client(sync_client=True) as client:
+            return client.create_flow_run(
+                flows.lamp.lamp_ingest_day, parameters=kwargs["parameters"], state=Completed()
+            )
 
-    monkeypatch.setattr(flows.lamp, "run_deployment", fake_run_deployment)
+    monkeypatch.setattr(flows.lamp, "run_deployment", run_deployment_elsewhere)
     state = backfill(
         start=date(2024, 2, 7),
         end=date(2024, 2, 8),
         day_deployment="lamp-ingest-day/lamp-backfill-day",
     )
     assert state.is_completed(), state.message
-    assert state.result()["runs"] == {"submitted": 1}
+    assert state.result()["runs"] == {"completed": 1}
     (call,) = calls
     assert call["name"] == "lamp-ingest-day/lamp-backfill-day"
     assert call["parameters"] == {

@@ -7,7 +7,7 @@ then reads the processed Parquet back from S3 and counts unique_keys.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +29,7 @@ from .conftest import (
     processed_table,
 )
 
-END = datetime(2024, 6, 1)
+END = date(2024, 5, 31)  # inclusive: the window ends at 2024-06-01T00:00 New York
 pytestmark = pytest.mark.usefixtures("prefect_harness", "buckets", "no_heartbeat", "fast_http")
 
 
@@ -325,7 +325,7 @@ def test_a_backfill_window_keeps_its_own_checkpoint(socrata: FakeSocrata) -> Non
     _start_incremental_after("2024-05-01T00:00:00.000")
     summary = _summary(start=datetime(2024, 1, 10, 6), end=datetime(2024, 1, 10, 12))
     assert summary["mode"] == "backfill"
-    assert summary["records"] == 6
+    assert summary["records"] == 7  # 06:00 to 12:00, both ends included
     assert summary["checkpoint_uri"] == (
         "s3://311-processed-data/pipeline_state/backfills/20240110T060000-20240110T120000.json"
     )

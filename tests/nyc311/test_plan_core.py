@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -197,3 +197,29 @@ def test_summary_says_no_new_data_and_backlog_as_the_seed_did() -> None:
     )
     assert summary["message"] == notes[0]
     assert summary["backlog"] is True
+
+
+def test_window_ends_are_inclusive_days_or_instants_in_new_york_time() -> None:
+    assert plan_core.window_start(date(2024, 3, 10)) == datetime(2024, 3, 10)
+    assert plan_core.window_end(date(2024, 3, 10)) == datetime(2024, 3, 11)  # the whole day
+    # a date-time from the UI arrives in UTC: 05:00Z is midnight in New York (EST)
+    assert plan_core.window_start(datetime(2024, 1, 10, 5, tzinfo=UTC)) == datetime(2024, 1, 10)
+    # inclusive to Socrata's millisecond
+    assert plan_core.window_end(datetime(2024, 1, 10, 12)) == datetime(2024, 1, 10, 12, 0, 0, 1000)
+    described = plan_core.described(datetime(2024, 1, 10), datetime(2024, 1, 11))
+    assert described == {
+        "new_york": "2024-01-10T00:00:00 → 2024-01-11T00:00:00 (America/New_York)",
+        "utc": "2024-01-10T05:00:00Z → 2024-01-11T05:00:00Z",
+    }
+
+
+def test_progress_is_the_position_in_the_window() -> None:
+    plan = plan_run(
+        None,
+        as_of=datetime(2024, 1, 11),
+        start=datetime(2024, 1, 10),
+        overlap=timedelta(0),
+    )
+    assert plan.fraction_done(None) == 0.0
+    assert plan.fraction_done("2024-01-10T06:00:00.000") == 0.25
+    assert plan.fraction_done("2024-01-12T00:00:00.000") == 1.0

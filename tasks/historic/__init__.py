@@ -1,0 +1,1 @@
+"""Historic backfills: ArcGIS rapid transit, bus and ferry exports → monthly gzip CSVs in S3."""
