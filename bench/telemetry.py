@@ -116,17 +116,20 @@ WITH raw AS (
            WHEN regexp_full_match(trim(timestamp), '-?\d{{1,12}}')
              THEN make_timestamp(CAST(trim(timestamp) AS BIGINT) * 1000000)
            WHEN regexp_full_match(trim(timestamp),
-             '\d{{4}}-\d{{2}}-\d{{2}}[Tt ]\d{{2}}:\d{{2}}:\d{{2}}([.,]\d{{1,9}})?([Zz]|[+-]\d{{2}}(:?\d{{2}})?)')
+             '\d{{4}}-\d{{2}}-\d{{2}}[Tt ]\d{{2}}:\d{{2}}:\d{{2}}([.,]\d{{1,9}})?'
+             || '([Zz]|[+-]\d{{2}}(:?\d{{2}})?)')
              THEN CAST(try_cast(trim(timestamp) AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)
          END AS instant,
          try_cast(trim(lat) AS DOUBLE) AS lat, try_cast(trim(lon) AS DOUBLE) AS lon,
          try_cast(trim(speed) AS DOUBLE) AS speed,
-         try_cast(trim(heading) AS DOUBLE) AS heading, try_cast(trim(odometer) AS DOUBLE) AS odometer
+         try_cast(trim(heading) AS DOUBLE) AS heading,
+         try_cast(trim(odometer) AS DOUBLE) AS odometer
   FROM raw
 )
 SELECT p.*, m.max_speed, m.depot_lat, m.depot_lon, m.record,
   CASE
-    WHEN coalesce(trim(p.vehicle_id), '') = '' OR coalesce(p.ts, '') = '' OR coalesce(p.lat_t, '') = ''
+    WHEN coalesce(trim(p.vehicle_id), '') = '' OR coalesce(p.ts, '') = ''
+      OR coalesce(p.lat_t, '') = ''
       OR coalesce(p.lon_t, '') = '' OR coalesce(p.speed_t, '') = '' OR coalesce(p.status, '') = ''
       THEN 'missing_field'
     WHEN p.instant IS NULL OR p.instant < TIMESTAMP '1900-01-01' THEN 'bad_timestamp'
@@ -154,7 +157,8 @@ FROM checked
 WHERE reason IS NULL
 QUALIFY row_number() OVER (PARTITION BY vehicle_id, epoch_ms(instant) ORDER BY line) = 1;
 
-COPY (SELECT * EXCLUDE (record) FROM stored) TO '{out}/archive.parquet' (FORMAT parquet, COMPRESSION zstd);
+COPY (SELECT * EXCLUDE (record) FROM stored)
+  TO '{out}/archive.parquet' (FORMAT parquet, COMPRESSION zstd);
 COPY (SELECT * EXCLUDE (instant) FROM stored) TO '{out}/events.jsonl' (FORMAT json);
 COPY (SELECT line, reason FROM checked WHERE reason IS NOT NULL) TO '{out}/rejects.csv' (HEADER);
 """
@@ -168,8 +172,12 @@ def run_duckdb(path: str, metadata: str) -> dict[str, Any]:
     con.execute("SET enable_progress_bar = false")
     with tempfile.TemporaryDirectory(prefix="bench-telemetry-duckdb-") as out:
         # constant SQL with quoted local paths: nothing untrusted reaches it
-        sql = DUCKDB_SQL.format(path=path.replace("'", "''"), metadata=metadata.replace("'", "''"),
-                                out=out, now_ms=NOW_MS)  # fmt: skip
+        sql = DUCKDB_SQL.format(
+            path=path.replace("'", "''"),
+            metadata=metadata.replace("'", "''"),
+            out=out,
+            now_ms=NOW_MS,
+        )
         for statement in (s for s in sql.split(";\n") if s.strip()):
             con.execute(statement)
         counts = con.execute(
@@ -177,7 +185,8 @@ def run_duckdb(path: str, metadata: str) -> dict[str, Any]:
             " count(*) FILTER (WHERE reason IS NULL) FROM checked"
         ).fetchone()
         stored = con.execute("SELECT count(*) FROM stored").fetchone()
-    assert counts is not None and stored is not None
+    assert counts is not None
+    assert stored is not None
     rows, rejected, valid = (int(c) for c in counts)
     return {
         "seconds": time.perf_counter() - started,
@@ -232,8 +241,9 @@ def ensure_file(directory: Path, rows: int) -> tuple[Path, Path, dict[str, Any]]
 
 def run(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.telemetry", description=__doc__)
-    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES),
-                        help="events per file, comma-separated")  # fmt: skip
+    parser.add_argument(
+        "--sizes", default=",".join(str(s) for s in SIZES), help="events per file, comma-separated"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where generated files go")
     args, _unknown = parser.parse_known_args(list(argv))
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -252,16 +262,18 @@ def run(argv: Sequence[str] = ()) -> int:
             want = {k: expected[k] for k in got}
             if got != want:
                 lost = want["stored"] - got["stored"]
-                notes.append(f"{name} on {label}: {got} (expected {want})"
-                             + (f": {lost} real events dropped" if name == "row-by-row" else ""))  # fmt: skip
+                notes.append(
+                    f"{name} on {label}: {got} (expected {want})"
+                    + (f": {lost} real events dropped" if name == "row-by-row" else "")
+                )
             seconds = m.result["seconds"]
             table.append([label, name, seconds, expected["rows"] / seconds, m.result["peak_mb"]])
         ours, duck, rowwise = (runs[k].result["seconds"] for k in ("ours", "duckdb", "row-by-row"))
         targets += [
-            Target(f"{label}: ours / row-by-row events/s", rowwise / ours, 30.0,
-                   higher_is_better=True),  # fmt: skip
-            Target(f"{label}: ours / DuckDB events/s", duck / ours, 0.5,
-                   higher_is_better=True),  # fmt: skip
+            Target(
+                f"{label}: ours / row-by-row events/s", rowwise / ours, 30.0, higher_is_better=True
+            ),
+            Target(f"{label}: ours / DuckDB events/s", duck / ours, 0.5, higher_is_better=True),
             Target(f"{label}: ours peak RSS MB", runs["ours"].result["peak_mb"], 512.0),
         ]
     print_table(["file", "engine", "seconds", "events/s", "peak RSS MB"], table)

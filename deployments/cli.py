@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq = sub.add_parser(
         "telemetry-dlq",
-        help="list, redrive or delete dead-lettered telemetry messages (runs the telemetry-dlq flow)",
+        help="list, redrive or delete dead-lettered telemetry messages (the telemetry-dlq flow)",
         description="Reads the telemetry DLQ (AWS or the local stack the environment points at) "
         "and shows each message's batch, source file, event count and the error the consumer "
         "recorded. `redrive` sends messages back to the queue of their priority; `delete` "

@@ -77,8 +77,13 @@ def telemetry_file(
     processed, started = read_file_state(bucket, key, fid)
     if processed is not None and not force:
         get_run_logger().info("%s (ETag %s) is already processed", key, source.etag)
-        return FileSummary(key=key, etag=source.etag, file_id=fid, status="already_processed",
-                           marker_uri=f"s3://{bucket}/{plan_core.marker_key(fid)}")  # fmt: skip
+        return FileSummary(
+            key=key,
+            etag=source.etag,
+            file_id=fid,
+            status="already_processed",
+            marker_uri=f"s3://{bucket}/{plan_core.marker_key(fid)}",
+        )
     plan = plan_file(bucket, key, source.etag, source.size, started, s.telemetry_chunk_bytes)
     start_file(plan, str(flow_run.id) if flow_run.id else None)
     result = ingest_file(plan, now_ms)
@@ -94,15 +99,19 @@ def file_summary(plan: FilePlan, result: IngestResult, line: str) -> FileSummary
     totals = result.totals
     notes = []
     if result.missing_columns:
-        notes.append(f"header lacks required column(s) {result.missing_columns}: every row "
-                     "is rejected as missing_field")  # fmt: skip
+        notes.append(
+            f"header lacks required column(s) {result.missing_columns}: every row "
+            "is rejected as missing_field"
+        )
     if result.ignored_columns:
         notes.append(f"ignored column(s): {result.ignored_columns}")
     for name, n in totals.invalid_optional.items():
         notes.append(f"{n:,} unusable {name} value(s) left out of the stored events")
     if result.metadata_problems:
-        notes.append(f"{len(result.metadata_problems)} invalid vehicle metadata record(s), e.g. "
-                     + "; ".join(result.metadata_problems[:3]))  # fmt: skip
+        notes.append(
+            f"{len(result.metadata_problems)} invalid vehicle metadata record(s), e.g. "
+            + "; ".join(result.metadata_problems[:3])
+        )
     if result.cache.cache_errors:
         notes.append("the vehicle cache failed during the run; metadata was read from the document")
     seconds = max(result.seconds, 1e-9)
@@ -152,8 +161,12 @@ def publish_file(summary: FileSummary, result: IngestResult) -> None:
         {"metric": "rejects object", "value": summary["rejects_uri"] or "-"},
         {"metric": "archive objects", "value": summary["archive_objects"]},
     ]
-    publish_summary(f"telemetry-file-{summary['file_id']}", f"telemetry file {summary['key']}",
-                    rows, summary["notes"])  # fmt: skip
+    publish_summary(
+        f"telemetry-file-{summary['file_id']}",
+        f"telemetry file {summary['key']}",
+        rows,
+        summary["notes"],
+    )
     logger = get_run_logger()
     for note in summary["notes"]:
         logger.warning(note)
@@ -183,8 +196,9 @@ def telemetry_sweep(
     by_status: dict[str, int] = {}
     failed: list[str] = []
     for source in todo[:max_files]:
-        state = telemetry_file(key=source.key, bucket=bucket, etag=source.etag, force=force,
-                               return_state=True)  # fmt: skip
+        state = telemetry_file(
+            key=source.key, bucket=bucket, etag=source.etag, force=force, return_state=True
+        )
         status = state.result()["status"] if state.is_completed() else "failed"
         by_status[status] = by_status.get(status, 0) + 1
         if status == "failed":
@@ -199,9 +213,12 @@ def telemetry_sweep(
         remaining=max(0, len(todo) - max_files),
         by_status=by_status,
     )
-    publish_summary("telemetry-sweep", f"sweep of s3://{bucket}/{prefix}",
-                    [{"field": k, "value": v} for k, v in summary.items()],
-                    [f"failed: {k}" for k in failed])  # fmt: skip
+    publish_summary(
+        "telemetry-sweep",
+        f"sweep of s3://{bucket}/{prefix}",
+        [{"field": k, "value": v} for k, v in summary.items()],
+        [f"failed: {k}" for k in failed],
+    )
     if failed:
         raise RuntimeError(f"{len(failed)} file(s) failed: {failed[:5]}")
     return summary
@@ -244,8 +261,12 @@ def telemetry_consume(
         peak_rss_mb=round(peak_rss_mb(), 1),
     )
     notes = [f"not stored (will be retried, DLQ after 3 receives): {e}" for e in total.errors[:20]]
-    publish_summary("telemetry-consume", "telemetry consumer",
-                    [{"field": k, "value": v} for k, v in summary.items()], notes)  # fmt: skip
+    publish_summary(
+        "telemetry-consume",
+        "telemetry consumer",
+        [{"field": k, "value": v} for k, v in summary.items()],
+        notes,
+    )
     for note in notes:
         get_run_logger().warning(note)
     return summary
@@ -269,9 +290,17 @@ def telemetry_dlq(
     if action == "delete" and not batches:
         raise ValueError("delete needs the batch ids of the messages to delete")
     rows = operate_dlq(action, batches, max_messages)
-    publish_summary(f"telemetry-dlq-{action}", f"telemetry DLQ: {action}",
-                    [{k: r.get(k) for k in ("batch", "source_key", "events", "receive_count",
-                                             "error", "outcome")} for r in rows]
-                    or [{"batch": "-", "outcome": "the DLQ is empty"}])  # fmt: skip
+    publish_summary(
+        f"telemetry-dlq-{action}",
+        f"telemetry DLQ: {action}",
+        [
+            {
+                k: r.get(k)
+                for k in ("batch", "source_key", "events", "receive_count", "error", "outcome")
+            }
+            for r in rows
+        ]
+        or [{"batch": "-", "outcome": "the DLQ is empty"}],
+    )
     redriven = sum(1 for r in rows if r["outcome"] == "redriven")
     return DlqSummary(action=action, messages=rows, redriven=redriven)

@@ -84,8 +84,12 @@ def demo(stack: LocalStack) -> list[DemoRow]:
         s = get_settings()
         bucket = s.telemetry_raw_bucket
         fleet = make_fleet(FLEET, seed=3)
-        s3.put_bytes(bucket, s.telemetry_metadata_location, json.dumps(fleet.document).encode(),
-                     content_type=s3.JSON)  # fmt: skip
+        s3.put_bytes(
+            bucket,
+            s.telemetry_metadata_location,
+            json.dumps(fleet.document).encode(),
+            content_type=s3.JSON,
+        )
         a, _ = generate_bytes(fleet, 4, seed=5, block_steps=2)
         b, _ = generate_bytes(fleet, 6, seed=5, block_steps=2)  # A's blocks, then more
         c, _ = generate_bytes(fleet, 2, seed=9, start_ms=1_714_608_000_000)  # the next day
@@ -97,42 +101,57 @@ def demo(stack: LocalStack) -> list[DemoRow]:
 
         for label, name, body in (("file A", "fleet-a.csv", a), ("file B", "fleet-b.csv", b)):
             key, etag = upload(name, body)
-            for record in handler(s3_event(bucket, key, etag, len(body)))["records"]:
-                rows.append(_file_row(f"{label} via Lambda", record))
+            records = handler(s3_event(bucket, key, etag, len(body)))["records"]
+            rows.extend(_file_row(f"{label} via Lambda", record) for record in records)
         key_a = f"incoming/{DAY}/fleet-a.csv"
-        for record in handler(s3_event(bucket, key_a, s3.md5_hex(a), len(a)))["records"]:
-            rows.append(_file_row("file A event again", record))
+        records = handler(s3_event(bucket, key_a, s3.md5_hex(a), len(a)))["records"]
+        rows.extend(_file_row("file A event again", record) for record in records)
 
         upload("fleet-c-missed-event.csv", c)
         state = telemetry_sweep(return_state=True)
         sweep: dict[str, Any] = dict(state.result()) if state.is_completed() else {}
-        rows.append(DemoRow("telemetry", f"sweep: {sweep.get('by_status', {})} "
-                            f"({sweep.get('already_processed', 0)} already processed)",
-                            state.name or "-", where=f"s3://{bucket}/incoming/"))  # fmt: skip
+        rows.append(
+            DemoRow(
+                "telemetry",
+                f"sweep: {sweep.get('by_status', {})} "
+                f"({sweep.get('already_processed', 0)} already processed)",
+                state.name or "-",
+                where=f"s3://{bucket}/incoming/",
+            )
+        )
 
         high = queue_io.queue_url(s.telemetry_high_queue)
         aws.sqs().send_message(QueueUrl=high, MessageBody=POISON)
-        state = telemetry_consume(return_state=True)
-        consumed: dict[str, Any] = dict(state.result()) if state.is_completed() else {}
+        consume_state = telemetry_consume(return_state=True)
+        consumed: dict[str, Any] = (
+            dict(consume_state.result()) if consume_state.is_completed() else {}
+        )
         rows.append(
             DemoRow(
                 "telemetry",
                 f"consume: received {consumed.get('received')}, "
                 f"{consumed.get('failed', 0)} failed receive(s) → DLQ depth "
                 f"{(consumed.get('queue_depth') or {}).get('dlq')}",
-                state.name or "-",
+                consume_state.name or "-",
                 items=int(consumed.get("items_written", 0)),
                 messages=int(consumed.get("deleted", 0)),
                 where=s.telemetry_table,
             )
         )
         for action, batches in (("list", None), ("delete", ["demo-broken-producer"])):
-            state = telemetry_dlq(action=action, batches=batches, return_state=True)
-            result: dict[str, Any] = dict(state.result()) if state.is_completed() else {}
+            dlq_state = telemetry_dlq(action=action, batches=batches, return_state=True)
+            result: dict[str, Any] = dict(dlq_state.result()) if dlq_state.is_completed() else {}
             listed = result.get("messages") or []
             errors = {m.get("batch"): m.get("error") for m in listed}
-            rows.append(DemoRow("telemetry", f"dlq {action}: {errors}"[:110], state.name or "-",
-                                messages=len(listed), where=s.telemetry_dlq))  # fmt: skip
+            rows.append(
+                DemoRow(
+                    "telemetry",
+                    f"dlq {action}: {errors}"[:110],
+                    dlq_state.name or "-",
+                    messages=len(listed),
+                    where=s.telemetry_dlq,
+                )
+            )
     return rows
 
 

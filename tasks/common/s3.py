@@ -20,13 +20,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from tasks.common import aws
 from tasks.common.errors import ConflictError
 from tasks.common.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 CSV = "text/csv; charset=utf-8"
 JSON = "application/json"
@@ -245,7 +248,7 @@ def put_stream(
         Bucket=bucket, Key=key, ContentType=content_type, **extra
     )
     upload_id = upload["UploadId"]
-    parts: list[dict[str, Any]] = []
+    parts: list[CompletedPartTypeDef] = []
     total = 0
 
     def send(body: bytes) -> None:

@@ -299,7 +299,7 @@ class Settings(BaseSettings):
     )
     redis_url: SecretStr | None = Field(
         None,
-        description="Redis URL of the vehicle-metadata cache (redis://…); empty = in-process cache.",
+        description="Redis URL of the vehicle metadata cache (redis://…); empty: in-process.",
     )
 
     @model_validator(mode="after")

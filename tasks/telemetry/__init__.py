@@ -1,1 +1,1 @@
-"""Fleet telemetry: GPS CSV files → validation, enrichment, dedup → SQS → DynamoDB; Parquet archive."""
+"""Fleet telemetry: GPS CSVs → validation, enrichment, dedup → SQS → DynamoDB; Parquet archive."""

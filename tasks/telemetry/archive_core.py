@@ -1,8 +1,8 @@
 """The Parquet archive (pure): stored events by event date, Hive-style keys, Snappy Parquet.
 
 Each chunk of a file writes one object per event date it touches:
-`events/date=YYYY-MM-DD/<file id>-<chunk>.parquet` in the archive bucket (Snappy). Names are fixed by
-(file version, chunk), and the chunk size of a file version is recorded before its first run,
+`events/date=YYYY-MM-DD/<file id>-<chunk>.parquet` in the archive bucket (Snappy). Names are fixed
+by (file version, chunk), and the chunk size of a file version is recorded before its first run,
 so a rerun overwrites the same objects instead of adding copies. DuckDB reads the layout with
 `read_parquet('.../events/*/*.parquet', hive_partitioning = true)`; Athena with the DDL in
 `deployments/athena/telemetry.sql` (partition projection on `date`).
@@ -24,7 +24,7 @@ from tasks.telemetry.contract_core import ARCHIVE_PREFIX, DAY_MS, ENGINE_STATUSE
 from tasks.telemetry.values_core import civil_from_days
 
 SCHEMA = pa.schema(
-    [
+    [  # type: ignore[arg-type]
         pa.field("vehicle_id", pa.string(), nullable=False),
         pa.field("timestamp", pa.timestamp("ms", tz="UTC"), nullable=False),
         pa.field("lat", pa.float64(), nullable=False),
@@ -56,7 +56,7 @@ def day_label(day: int) -> str:
 
 def events_table(
     *,
-    vehicle_ids: pa.Array,
+    vehicle_ids: pa.Array[Any],
     ms: np.ndarray[Any, Any],
     lat: np.ndarray[Any, Any],
     lon: np.ndarray[Any, Any],
@@ -97,7 +97,7 @@ def split_days(table: pa.Table, ms: np.ndarray[Any, Any]) -> Iterator[tuple[str,
         return
     for day in np.unique(days).tolist():
         rows = np.flatnonzero(days == day)
-        yield day_label(int(day)), table.take(pa.array(rows))
+        yield day_label(int(day)), table.take(pa.array(rows))  # type: ignore[arg-type]
 
 
 # Dictionary encoding pays for the repetitive strings only (it halves the write time and the
@@ -111,6 +111,11 @@ COMPRESSION = "snappy"
 def parquet_bytes(table: pa.Table) -> bytes:
     """Snappy-compressed Parquet, statistics on, one row group."""
     out = io.BytesIO()
-    pq.write_table(table, out, compression=COMPRESSION, use_dictionary=_DICTIONARY_COLUMNS,
-                   row_group_size=max(table.num_rows, 1))  # fmt: skip
+    pq.write_table(
+        table,
+        out,
+        compression=COMPRESSION,  # type: ignore[arg-type]
+        use_dictionary=_DICTIONARY_COLUMNS,  # type: ignore[arg-type]
+        row_group_size=max(table.num_rows, 1),
+    )
     return out.getvalue()

@@ -74,7 +74,10 @@ def drain_round(round_no: int, max_receives: int, wait_seconds: int) -> DrainSta
     for _ in range(max_receives):
         queue, messages = HIGH, queue_io.receive(urls[HIGH], settings=s)
         if not messages:
-            queue, messages = LOW, queue_io.receive(urls[LOW], wait_seconds=wait_seconds, settings=s)
+            queue, messages = (
+                LOW,
+                queue_io.receive(urls[LOW], wait_seconds=wait_seconds, settings=s),
+            )
         if not messages:
             stats.empty = True
             break
@@ -83,8 +86,12 @@ def drain_round(round_no: int, max_receives: int, wait_seconds: int) -> DrainSta
         handle(urls[queue], queue, messages, stats, s)
     get_run_logger().info(
         "round %d: received %s, deleted %d, failed %d, items %d",
-        round_no, stats.received, stats.deleted, stats.failed, stats.items_written,
-    )  # fmt: skip
+        round_no,
+        stats.received,
+        stats.deleted,
+        stats.failed,
+        stats.items_written,
+    )
     return stats
 
 
@@ -127,7 +134,9 @@ def store(message: Received, stats: DrainStats, s: Settings) -> str | None:
         except Exception as retry_exc:  # transient while isolating: the whole message waits
             return f"DynamoDB write failed (will retry): {retry_exc}"
     if problems:
-        return "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
+        return "; ".join(problems[:5]) + (
+            f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        )
     return None
 
 
@@ -162,8 +171,9 @@ def record_failure(message: Received, queue: str, error: str, s: Settings) -> No
         "failed_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "dead_lettered": message.receive_count >= 3,
     }
-    s3.write_json(s.telemetry_raw_bucket, plan_core.dlq_record_key(record_name(message)), doc,
-                  settings=s)  # fmt: skip
+    s3.write_json(
+        s.telemetry_raw_bucket, plan_core.dlq_record_key(record_name(message)), doc, settings=s
+    )
 
 
 @io_task("read-queue-depths", run_name="read-queue-depths", timeout=60)
@@ -199,9 +209,7 @@ def describe(message: Received, s: Settings) -> dict[str, Any]:
             info["events"] = len(columns[0]) if columns and isinstance(columns[0], list) else 0
     except ValueError:
         info["error"] = "body is not JSON"
-    record = s3.read_json(
-        s.telemetry_raw_bucket, plan_core.dlq_record_key(record_name(message)), s
-    )
+    record = s3.read_json(s.telemetry_raw_bucket, plan_core.dlq_record_key(record_name(message)), s)
     if isinstance(record, dict):
         info["error"] = record.get("error")
         info["failed_at"] = record.get("failed_at")
@@ -241,8 +249,9 @@ def operate_dlq(action: str, batches: list[str] | None, max_messages: int) -> li
                     info["outcome"] = "kept: unknown priority, cannot redrive"
                     rows.append(info)
                     continue
-                queue_io.send_body(urls[info["priority"]], message.body, message.batch,
-                                   info["events"], s)  # fmt: skip
+                queue_io.send_body(
+                    urls[info["priority"]], message.body, message.batch, info["events"], s
+                )
             queue_io.delete(dlq, [message], s)
             handled.append(message)
             info["outcome"] = "redriven" if action == "redrive" else "deleted"

@@ -295,7 +295,7 @@ def _read_fields(body: bytes, header: Header) -> tuple[pa.Table, list[int]]:
         return "skip"
 
     table = pacsv.read_csv(
-        pa.py_buffer(body),
+        pa.py_buffer(body),  # type: ignore[arg-type]
         # one thread: row numbers of refused rows are known only then (and the flow's work is
         # already parallel across chunks on the machine's cores)
         read_options=pacsv.ReadOptions(
@@ -305,7 +305,7 @@ def _read_fields(body: bytes, header: Header) -> tuple[pa.Table, list[int]]:
             quote_char=False,
             double_quote=False,
             newlines_in_values=False,
-            invalid_row_handler=skip,
+            invalid_row_handler=skip,  # type: ignore[arg-type]
         ),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names},

@@ -182,8 +182,10 @@ class DayBloom:
             start += len(take)
 
     def to_bytes(self) -> bytes:
-        parts = [_MAGIC, struct.pack("<IIII", _VERSION, len(self.segments), self.bits_per_key,
-                                     self.probes)]  # fmt: skip
+        parts = [
+            _MAGIC,
+            struct.pack("<IIII", _VERSION, len(self.segments), self.bits_per_key, self.probes),
+        ]
         parts.append(struct.pack("<Q", self.capacity))
         for s in self.segments:
             parts.append(struct.pack("<QQQ", s.capacity, s.count, len(s.words)))

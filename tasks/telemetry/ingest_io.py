@@ -120,9 +120,11 @@ def ingest_file(plan: FilePlan, now_ms: int) -> IngestResult:
             totals.archive_objects += len(chunk.archive)
             progress.advance()
             logger.info(
-                "%s chunk %d: %s", plan.key, chunk.index, _chunk_line(chunk.rows, chunk.stored,
-                                                                       chunk.rejected, chunk.duplicates)
-            )  # fmt: skip
+                "%s chunk %d: %s",
+                plan.key,
+                chunk.index,
+                _chunk_line(chunk.rows, chunk.stored, chunk.rejected, chunk.duplicates),
+            )
     if rejects.count:
         result.rejects_uri = storage_io.put_rejects(plan, list(rejects.chunks()))
     if processor is not None and len(processor.keys):

@@ -149,4 +149,5 @@ def write_outputs(run: LocalRun, out: Path, file_id: str = "local") -> dict[str,
         "seconds": round(run.seconds, 3),
     }
     (out / "summary.json").write_bytes(dump_json(summary))
-    return json.loads(dump_json(summary))
+    loaded: dict[str, Any] = json.loads(dump_json(summary))
+    return loaded

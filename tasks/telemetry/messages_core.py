@@ -22,6 +22,7 @@ slices), so building them costs no per-event Python.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -70,13 +71,13 @@ class Events:
 
     codes: IntArray
     ms: IntArray
-    lat: pa.Array  # decimal text
-    lon: pa.Array
-    speed: pa.Array
+    lat: pa.Array[Any]  # decimal text
+    lon: pa.Array[Any]
+    speed: pa.Array[Any]
     status: np.ndarray[Any, np.dtype[np.int8]]  # index into ENGINE_STATUSES
     distance_milli: IntArray
-    heading: pa.Array  # decimal text or null
-    odometer: pa.Array
+    heading: pa.Array[Any]  # decimal text or null
+    odometer: pa.Array[Any]
     expires_at: IntArray | None = None
 
     def __len__(self) -> int:
@@ -97,30 +98,30 @@ def fields(with_expiry: bool) -> tuple[str, ...]:
     return BASE_FIELDS + (("expires_at",) if with_expiry else ())
 
 
-def event_columns(events: Events, vehicle_json: pa.Array) -> list[pa.Array]:
+def event_columns(events: Events, vehicle_json: pa.Array[Any]) -> list[pa.Array[Any]]:
     """The message fields of the events as string columns (JSON-safe text, in `fields` order).
 
     `vehicle_json` is each vehicle id JSON-escaped without its quotes, indexed by code.
     """
     columns = [
-        pc.take(vehicle_json, pa.array(events.codes)),
+        pc.take(vehicle_json, pa.array(events.codes)),  # type: ignore[arg-type]
         format_instants(events.ms),
         events.lat,
         events.lon,
         events.speed,
         pc.take(_STATUS_JSON, pa.array(events.status.astype(np.int64))),
         format_milli(events.distance_milli),
-        pc.fill_null(events.heading, ""),
-        pc.fill_null(events.odometer, ""),
+        pc.fill_null(events.heading, ""),  # type: ignore[type-var]
+        pc.fill_null(events.odometer, ""),  # type: ignore[type-var]
     ]
     if events.expires_at is not None:
         columns.append(pc.cast(pa.array(events.expires_at), pa.string()))
-    return [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
+    return [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]  # type: ignore[misc]
 
 
-def _lengths(column: pa.Array) -> IntArray:
-    offsets = np.frombuffer(column.buffers()[1], np.int32, len(column) + 1, column.offset * 4)
-    return np.diff(offsets).astype(np.int64)
+def _lengths(column: pa.Array[Any]) -> IntArray:
+    offsets = np.frombuffer(column.buffers()[1], np.int32, len(column) + 1, column.offset * 4)  # type: ignore[call-overload]
+    return np.diff(offsets).astype(np.int64)  # type: ignore[no-any-return]
 
 
 def build_messages(
@@ -129,7 +130,7 @@ def build_messages(
     priority: str,
     batch_prefix: str,
     source_key: str,
-    vehicle_json: pa.Array,
+    vehicle_json: pa.Array[Any],
     vehicle_entries: Sequence[str],
     entry_lengths: np.ndarray[Any, np.dtype[np.int64]] | Sequence[int],
     max_bytes: int,
@@ -169,16 +170,16 @@ def build_messages(
         bounds.append(min(max(end, start + 1), n))
     offsets = pa.array(bounds, pa.int32())
     joined = [
-        pc.binary_join(pa.ListArray.from_arrays(offsets, column), '","').to_pylist()
+        pc.binary_join(pa.ListArray.from_arrays(offsets, column), '","').to_pylist()  # type: ignore[union-attr]
         for column in columns
     ]
     messages: list[Message] = []
     tag = priority[0]
-    for m, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for m, (start, end) in enumerate(itertools.pairwise(bounds)):
         batch = f"{batch_prefix}-{tag}{m:05d}"
         vehicles = ",".join(entry[c] for c in _distinct(codes[start:end]))
         values = [column[m] for column in joined]
-        body = _head(batch, source_key, priority) + vehicles + _events_json(names, values)
+        body = _head(batch, source_key, priority) + vehicles + _events_json(names, values)  # type: ignore[arg-type]
         messages.append(Message(batch, priority, body, end - start))
     return messages
 

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from tasks.common import keys_core
-from tasks.telemetry.contract_core import INCOMING_PREFIX, REJECT_CODES, REJECTS_PREFIX, STATE_PREFIX
+from tasks.telemetry.contract_core import (
+    INCOMING_PREFIX,
+    REJECT_CODES,
+    REJECTS_PREFIX,
+    STATE_PREFIX,
+)
 
 STARTED = f"{STATE_PREFIX}/started"
 PROCESSED = f"{STATE_PREFIX}/processed"

@@ -146,10 +146,10 @@ class _VehicleView:
 
     depot_lat: np.ndarray[Any, np.dtype[np.float64]]
     depot_lon: np.ndarray[Any, np.dtype[np.float64]]
-    json_ids: pa.Array
+    json_ids: pa.Array[Any]
     entries: Sequence[str]
     entry_lengths: IntArray
-    id_array: pa.Array
+    id_array: pa.Array[Any]
 
 
 @dataclass
@@ -161,21 +161,23 @@ class Decision:
     parsed: ParsedBlock
     reason: np.ndarray[Any, np.dtype[np.int8]] | None = None
     stored: IntArray | None = None
-    columns: tuple[IntArray, IntArray, Numbers, Numbers, Numbers, np.ndarray[Any, Any]] | None = None
+    columns: tuple[IntArray, IntArray, Numbers, Numbers, Numbers, np.ndarray[Any, Any]] | None = (
+        None
+    )
     vehicles: _VehicleView | None = None
 
 
-def _column(parsed: ParsedBlock, name: str) -> pa.Array:
+def _column(parsed: ParsedBlock, name: str) -> pa.Array[Any]:
     if name in parsed.table.column_names:
         column = parsed.table.column(name)
         return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return pa.array([""] * parsed.readable, pa.string())
 
 
-def _dictionary(values: pa.Array) -> tuple[IntArray, pa.Array]:
+def _dictionary(values: pa.Array[Any]) -> tuple[IntArray, pa.Array[Any]]:
     encoded = pc.dictionary_encode(values)
-    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return indices, encoded.dictionary
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)  # type: ignore[attr-defined]
+    return indices, encoded.dictionary  # type: ignore[attr-defined]
 
 
 class FileProcessor:
@@ -276,9 +278,9 @@ class FileProcessor:
             reason[(reason == 0) & mask] = REASON_INDEX[code]
 
         vid_index, vid_dict_array = _dictionary(_column(parsed, "vehicle_id"))
-        vid_dict: list[str] = vid_dict_array.to_pylist()
+        vid_dict: list[str] = vid_dict_array.to_pylist()  # type: ignore[assignment]
         st_index, st_dict_array = _dictionary(_column(parsed, "engine_status"))
-        st_dict: list[str] = st_dict_array.to_pylist()
+        st_dict: list[str] = st_dict_array.to_pylist()  # type: ignore[assignment]
         ms, ts_ok, ts_empty = parse_timestamps(_column(parsed, "timestamp"))
         lat = parse_numbers(_column(parsed, "lat"))
         lon = parse_numbers(_column(parsed, "lon"))
@@ -348,7 +350,8 @@ class FileProcessor:
 
     def _outputs(self, decision: Decision) -> None:
         parsed, result = decision.parsed, decision.result
-        assert decision.columns is not None and decision.stored is not None
+        assert decision.columns is not None
+        assert decision.stored is not None
         assert decision.vehicles is not None
         code, ms, lat, lon, speed, status = decision.columns
         heading, odometer = self._optional(parsed, result)
@@ -364,9 +367,7 @@ class FileProcessor:
             )
         )
         expires = (
-            np.floor_divide(t, 1000) + self.retention_days * 86_400
-            if self.retention_days
-            else None
+            np.floor_divide(t, 1000) + self.retention_days * 86_400 if self.retention_days else None
         )
         high = status[order] == _STATUS_INDEX["moving"]
         for priority, mask in ((HIGH, high), (LOW, ~high)):
@@ -398,7 +399,7 @@ class FileProcessor:
                 with_expiry=expires is not None,
             )
         table = archive_core.events_table(
-            vehicle_ids=pc.take(vehicles.id_array, pa.array(c)),
+            vehicle_ids=pc.take(vehicles.id_array, pa.array(c)),  # type: ignore[arg-type]
             ms=t,
             lat=lat.values[order],
             lon=lon.values[order],
@@ -432,7 +433,7 @@ class FileProcessor:
         return found[0], found[1]
 
 
-def _optional_text(column: tuple[Numbers, Bools] | None, rows: IntArray) -> pa.Array:
+def _optional_text(column: tuple[Numbers, Bools] | None, rows: IntArray) -> pa.Array[Any]:
     if column is None:
         return pa.nulls(len(rows), pa.string())
     numbers, usable = column

@@ -98,7 +98,9 @@ def send_group(
     """One `SendMessageBatch` of ≤10 messages, resending `Failed` entries with backoff."""
     client = aws.sqs(settings)
     pending = {f"m{i}": m for i, m in enumerate(group)}
-    stats = SendStats(len(group), sum(m.events for m in group), 0, 0, sum(len(m.body) for m in group))
+    stats = SendStats(
+        len(group), sum(m.events for m in group), 0, 0, sum(len(m.body) for m in group)
+    )
     for attempt in range(attempts):
         if attempt:
             sleep(random.uniform(0, min(5.0, 0.1 * 2**attempt)))  # noqa: S311 - jitter
@@ -182,7 +184,7 @@ def receive(
     )
     found = []
     for m in response.get("Messages", []):
-        attributes = m.get("MessageAttributes") or {}
+        attributes: dict[str, Any] = dict(m.get("MessageAttributes") or {})
         batch = attributes.get("batch", {}).get("StringValue")
         found.append(
             Received(

@@ -230,9 +230,7 @@ def list_unprocessed(bucket: str, prefix: str, force: bool) -> tuple[list[Source
     ]
     if force:
         return files, len(files)
-    done = {
-        Path(o.key).stem for o in s3.list_objects(bucket, plan_core.PROCESSED + "/")
-    }
+    done = {Path(o.key).stem for o in s3.list_objects(bucket, plan_core.PROCESSED + "/")}
     todo = [f for f in files if plan_core.file_id(f.key, f.etag) not in done]
     return todo, len(files)
 

@@ -136,8 +136,9 @@ def generate(
     The expectation is complete only once the iterator is exhausted.
     """
     expected = Expected()
-    return _blocks(fleet, steps, seed, start_ms, interval_s, bad_share, dup_share,
-                   block_steps, expected), expected  # fmt: skip
+    return _blocks(
+        fleet, steps, seed, start_ms, interval_s, bad_share, dup_share, block_steps, expected
+    ), expected
 
 
 def generate_bytes(fleet: Fleet, steps: int, **options: Any) -> tuple[bytes, Expected]:
@@ -185,7 +186,7 @@ def _blocks(
             faults[row] = fault
         lines = _render(table, faults, fleet)
         dup_lines = [_respell(lines[row], rng) for row in dup_sources.tolist()]
-        for row, fault in faults.items():
+        for fault in faults.values():
             code = "missing_field" if fault == "ragged" else fault
             expected.rejected[code] = expected.rejected.get(code, 0) + 1
         good = np.ones(rows, dtype=bool)
@@ -209,8 +210,9 @@ def _step_block(
 ) -> tuple[pa.Table, np.ndarray[Any, Any]]:
     """`count` time steps of every vehicle: a table of CSV text columns, and `moving`."""
     n = len(fleet.ids)
-    parts: dict[str, list[Any]] = {k: [] for k in ("lat", "lon", "speed", "status", "heading",
-                                                   "odometer", "ms", "vehicle")}  # fmt: skip
+    parts: dict[str, list[Any]] = {
+        k: [] for k in ("lat", "lon", "speed", "status", "heading", "odometer", "ms", "vehicle")
+    }
     for step in range(first, first + count):
         u = rng.random(n)
         cumulative = np.cumsum(_TRANSITIONS[state.status], axis=1)
@@ -256,7 +258,9 @@ def _step_block(
     return table, cat["status"] == 0
 
 
-def _vary_spellings(table: pa.Table, ms: np.ndarray[Any, Any], rng: np.random.Generator) -> pa.Table:
+def _vary_spellings(
+    table: pa.Table, ms: np.ndarray[Any, Any], rng: np.random.Generator
+) -> pa.Table:
     """Write some timestamps with an offset, some as epoch seconds (same instants)."""
     n = table.num_rows
     kind = rng.random(n)
@@ -276,7 +280,7 @@ def _with_offset(ms: int, hours: int) -> str:
 
 def _render(table: pa.Table, faults: dict[int, str], fleet: Fleet) -> list[str]:
     """The CSV lines of a block, with the chosen rows broken."""
-    joined = pc.binary_join_element_wise(*(table.column(h) for h in HEADER), ",")
+    joined = pc.binary_join_element_wise(*(table.column(h) for h in HEADER), ",")  # type: ignore[call-overload]
     lines: list[str] = joined.to_pylist()
     for row, fault in faults.items():
         lines[row] = ",".join(_break(lines[row].split(","), fault, fleet))

@@ -18,7 +18,6 @@ which is an order of magnitude faster than regular expressions or per-row Python
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -48,17 +47,17 @@ _SPACE = np.zeros(256, dtype=bool)
 _SPACE[[9, 10, 11, 12, 13, 32]] = True
 
 
-def _parts(arr: pa.Array) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.uint8]]]:
+def _parts(arr: pa.Array[Any]) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.uint8]]]:
     """(offsets relative to the data start, data bytes) of a string array without nulls."""
     if arr.null_count:
-        arr = pc.fill_null(arr, "")
+        arr = pc.fill_null(arr, "")  # type: ignore[arg-type]
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if arr.type == pa.large_string():
         arr = arr.cast(pa.string())
     _validity, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, np.int32, len(arr) + 1, arr.offset * 4).astype(np.int64)
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    offsets = np.frombuffer(offsets_buf, np.int32, len(arr) + 1, arr.offset * 4).astype(np.int64)  # type: ignore[call-overload]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)  # type: ignore[call-overload]
     start = offsets[0]
     return offsets - start, data[start : offsets[-1]]
 
@@ -73,7 +72,7 @@ def _per_string_sum(flags: np.ndarray[Any, Any], offsets: IntArray) -> IntArray:
     return np.asarray(sums, dtype=np.int64)
 
 
-def trim(arr: pa.Array) -> pa.Array:
+def trim(arr: pa.Array[Any]) -> pa.Array[Any]:
     """`arr` without surrounding whitespace (the copy is made only if some value has any)."""
     offsets, data = _parts(arr)
     lengths = np.diff(offsets)
@@ -94,11 +93,11 @@ class Numbers:
     values: FloatArray
     valid: BoolArray
     empty: BoolArray
-    source: pa.Array  # trimmed text
+    source: pa.Array[Any]  # trimmed text
     plain: BoolArray
     canonical: dict[int, str]  # text of valid values that are not plain, by row
 
-    def text(self, rows: IntArray) -> pa.Array:
+    def text(self, rows: IntArray) -> pa.Array[Any]:
         """The storage text of valid rows `rows` (plain text, else the float's shortest repr)."""
         out = pc.take(self.source, pa.array(rows, pa.int64()))
         if self.canonical and not bool(self.plain[rows].all()):
@@ -116,7 +115,7 @@ def canonical_text(value: float) -> str:
 
 
 def cast_rows(
-    source: pa.Array, rows: IntArray, to: pa.DataType
+    source: pa.Array[Any], rows: IntArray, to: pa.DataType
 ) -> tuple[np.ndarray[Any, Any], BoolArray]:
     """Cast `source[rows]` with Arrow; where a value does not cast, bisect so the others still
     do. Returns (values, which rows cast): the rows left (a failing group below
@@ -131,7 +130,7 @@ def cast_rows(
         lo, hi = pending.pop()
         if hi <= lo:
             continue
-        part = source if whole and (lo, hi) == (0, len(rows)) else pc.take(source, rows[lo:hi])
+        part = source if whole and (lo, hi) == (0, len(rows)) else pc.take(source, rows[lo:hi])  # type: ignore[call-overload]
         try:
             cast = pc.cast(part, to)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -151,7 +150,7 @@ _BISECT_MIN = 16  # below this many values a failing cast is settled value by va
 _BISECT_BUDGET = 64  # failed casts per column before the rest is settled value by value
 
 
-def parse_numbers(raw: pa.Array) -> Numbers:
+def parse_numbers(raw: pa.Array[Any]) -> Numbers:
     """Parse a column of number strings (see the module docstring)."""
     source = trim(raw)
     offsets, data = _parts(source)
@@ -310,7 +309,7 @@ def _iso_group(mat: np.ndarray[Any, Any]) -> tuple[IntArray, BoolArray]:
     return seconds * 1000 + frac_ms, ok
 
 
-def parse_timestamps(raw: pa.Array) -> tuple[IntArray, BoolArray, BoolArray]:
+def parse_timestamps(raw: pa.Array[Any]) -> tuple[IntArray, BoolArray, BoolArray]:
     """(instant in ms since the epoch, valid, empty) of a timestamp column.
 
     ISO strings in Arrow's shape (`T` or space, `.` fraction, `Z` or an offset) are cast by
@@ -332,7 +331,7 @@ def parse_timestamps(raw: pa.Array) -> tuple[IntArray, BoolArray, BoolArray]:
     epoch = np.zeros(n, dtype=bool)
     short = np.flatnonzero((lengths > 0) & (lengths <= 13))  # only these can be epoch seconds
     if len(short):
-        sub_offsets, sub_data = _parts(pc.take(source, short))
+        sub_offsets, sub_data = _parts(pc.take(source, short))  # type: ignore[call-overload]
         non_digit = _per_string_sum(~_IS_DIGIT[sub_data], sub_offsets)
         sub_lengths = lengths[short]
         first = sub_data[sub_offsets[:-1]]
@@ -358,9 +357,14 @@ def parse_timestamps(raw: pa.Array) -> tuple[IntArray, BoolArray, BoolArray]:
         )
         zone |= _is(data[ends[rows] - 5], b"+-") | _is(data[ends[rows] - 3], b"+-")
         arrowish = (
-            char(4, b"-") & char(7, b"-") & char(10, b"T ") & char(13, b":") & char(16, b":")
-            & char(19, b".+-Z") & zone
-        )  # fmt: skip
+            char(4, b"-")
+            & char(7, b"-")
+            & char(10, b"T ")
+            & char(13, b":")
+            & char(16, b":")
+            & char(19, b".+-Z")
+            & zone
+        )
         fast = rows[arrowish]
         ns, ok = cast_rows(source, fast, pa.timestamp("ns", tz="UTC"))
         ms[fast[ok]] = np.floor_divide(ns[ok], 1_000_000)
@@ -382,11 +386,11 @@ _THREE = np.array(
 )
 
 
-def _string_array(mat: np.ndarray[Any, Any]) -> pa.Array:
+def _string_array(mat: np.ndarray[Any, Any]) -> pa.Array[Any]:
     """Fixed-width rows of ASCII bytes as an Arrow string array (one copy)."""
     n, width = mat.shape
     offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(mat.tobytes()))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(mat.tobytes()))  # type: ignore[arg-type]
 
 
 _TIME_OF_DAY: np.ndarray[Any, Any] | None = None  # `HH:MM:SS` of each second of a day
@@ -417,7 +421,7 @@ def _dates(days: IntArray) -> np.ndarray[Any, Any]:
     return mat
 
 
-def format_instants(ms: IntArray) -> pa.Array:
+def format_instants(ms: IntArray) -> pa.Array[Any]:
     """`YYYY-MM-DDTHH:MM:SS.mmmZ` strings of instants (years 1000-9999), built as bytes from
     a table of the dates present, a table of the seconds of a day and one of milliseconds."""
     n = len(ms)
@@ -444,10 +448,10 @@ def format_instants(ms: IntArray) -> pa.Array:
 _DOT_THREE = np.concatenate([np.full((1000, 1), ord("."), np.uint8), _THREE], axis=1)
 
 
-def format_milli(values: IntArray) -> pa.Array:
+def format_milli(values: IntArray) -> pa.Array[Any]:
     """Non-negative integers in thousandths as text with 3 decimals (`343556` → `343.556`)."""
     if len(values) and int(values.min()) < 0:
         raise ValueError("format_milli formats non-negative values only")
     whole = pc.cast(pa.array(values // 1000), pa.string())
     fraction = _string_array(np.take(_DOT_THREE, values % 1000, axis=0))
-    return pc.binary_join_element_wise(whole, fraction, "")
+    return pc.binary_join_element_wise(whole, fraction, "")  # type: ignore[call-overload, no-any-return]

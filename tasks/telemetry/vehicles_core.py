@@ -103,8 +103,8 @@ class VehicleTable:
         self.entries: list[str] = []  # `"<id>":<record>`, the vehicle's part of a message
         self._quoted: list[str] = []
         self._entry_lengths: np.ndarray[Any, np.dtype[np.int64]] | None = None
-        self._id_array: pa.Array | None = None
-        self._json_ids: pa.Array | None = None
+        self._id_array: pa.Array[Any] | None = None
+        self._json_ids: pa.Array[Any] | None = None
         self._numbers: list[tuple[float, float, float]] = []
         self._hashes: list[int] = []
         self._arrays: tuple[np.ndarray[Any, Any], ...] | None = None
@@ -124,7 +124,9 @@ class VehicleTable:
             self.codes[vehicle_id] = len(self.ids)
             self.ids.append(vehicle_id)
             self.texts.append(text)
-            quoted = f'"{vehicle_id}"' if _PLAIN_ID.fullmatch(vehicle_id) else json.dumps(vehicle_id)
+            quoted = (
+                f'"{vehicle_id}"' if _PLAIN_ID.fullmatch(vehicle_id) else json.dumps(vehicle_id)
+            )
             self._quoted.append(quoted[1:-1])
             self.entries.append(f"{quoted}:{text}")
             self._numbers.append(tuple(float(record[k]) for k in METADATA_REQUIRED))  # type: ignore[arg-type]
@@ -159,12 +161,14 @@ class VehicleTable:
     def hashes(self) -> np.ndarray[Any, np.dtype[np.uint64]]:
         return self._columns()[3]
 
-    def lookup(self, vehicle_ids: Sequence[str] | pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
+    def lookup(
+        self, vehicle_ids: Sequence[str] | pa.Array[Any]
+    ) -> np.ndarray[Any, np.dtype[np.int64]]:
         """The code of each id, -1 for vehicles not in the table (exact text match)."""
         if not self.ids or not len(vehicle_ids):
             return np.full(len(vehicle_ids), -1, np.int64)
         found = pc.index_in(pa.array(vehicle_ids, pa.string()), value_set=self.id_array())
-        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), np.int64)
+        return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), np.int64)  # type: ignore[attr-defined, type-var]
 
     @property
     def entry_lengths(self) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -173,13 +177,13 @@ class VehicleTable:
             self._entry_lengths = np.array([len(e) for e in self.entries], np.int64)
         return self._entry_lengths
 
-    def json_ids(self) -> pa.Array:
+    def json_ids(self) -> pa.Array[Any]:
         """Each id JSON-escaped, without its quotes (index = code)."""
         if self._json_ids is None:
             self._json_ids = pa.array(self._quoted, pa.string())
         return self._json_ids
 
-    def id_array(self) -> pa.Array:
+    def id_array(self) -> pa.Array[Any]:
         """The ids as an Arrow array (index = code)."""
         if self._id_array is None or len(self._id_array) != len(self.ids):
             self._id_array = pa.array(self.ids, pa.string())

@@ -14,7 +14,7 @@ METADATA = {
         "type": "cargo_bike",
         "tags": ["ebike", "brooklyn"],
         "active": True,
-    },  # fmt: skip
+    },
     "BAD": {"max_speed": "fast", "depot_lat": 40.7, "depot_lon": -74.0},  # invalid record
 }
 METADATA_JSON = json.dumps(METADATA).encode()
@@ -38,7 +38,7 @@ LINES: list[tuple[bytes, str]] = [  # (line, expected outcome) from line 2 on
     (
         b'"V2","2024-05-01T08:19:00.250Z","40.72","-74.02","12.5","off","400","-5","carol"',
         "stored",
-    ),  # fmt: skip
+    ),
     (b"", "blank"),
     (b"V2,2024-05-01T08:19:00.2501Z,40.73,-74.03,12,off,,,", "duplicate"),  # same ms as above
     (b"V1,2024-05-01T08:20:00Z,40.74,-73.98,1e1,moving,45.5,,", "stored"),

@@ -18,7 +18,9 @@ def test_telemetry_file_writes_the_outputs_of_a_local_file(
     source.write_bytes(fixtures.BODY)
     metadata.write_bytes(fixtures.METADATA_JSON)
 
-    assert main(["telemetry-file", str(source), "--metadata", str(metadata), "--out", str(out)]) == 0
+    assert (
+        main(["telemetry-file", str(source), "--metadata", str(metadata), "--out", str(out)]) == 0
+    )
 
     summary = json.loads(capsys.readouterr().out)
     assert summary["reconciliation"] == "rows_in 24 = stored 7 + rejected 15 + duplicates 2"
@@ -32,7 +34,9 @@ def test_telemetry_file_writes_the_outputs_of_a_local_file(
     assert [p.name for p in (out / "archive" / "events").iterdir()] == ["date=2024-05-01"]
 
 
-def test_telemetry_file_names_a_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_telemetry_file_names_a_missing_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["telemetry-file", str(tmp_path / "no.csv"), "--metadata", "m.json", "--out", "o"])
     assert code == 2
     assert "no such file" in capsys.readouterr().err

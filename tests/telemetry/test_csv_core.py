@@ -25,7 +25,8 @@ def pieces(body: bytes, size: int) -> list[bytes]:
 def test_blocks_end_at_line_breaks_and_know_their_first_line(read_size: int) -> None:
     body = HEADER + rows(50)
     header, blocks = frame(pieces(body, read_size), 200)
-    assert header is not None and header.names[0] == "vehicle_id"
+    assert header is not None
+    assert header.names[0] == "vehicle_id"
     found = list(blocks)
     assert len(found) > 5
     assert b"".join(b.data for b in found) == rows(50)
@@ -108,7 +109,8 @@ def test_quoted_fields_take_the_slow_path_with_the_same_result() -> None:
     )
     header = parse_header(HEADER)
     fast, slow = parse_block(Block(0, plain, 2), header), parse_block(Block(0, quoted, 2), header)
-    assert slow.texts is not None and fast.texts is None  # two different paths...
+    assert slow.texts is not None
+    assert fast.texts is None
     assert fast.table.equals(slow.table)  # ...one result
     assert fast.lines.tolist() == slow.lines.tolist() == [2, 3]
 
@@ -131,5 +133,6 @@ def test_a_line_longer_than_two_blocks_is_rejected_not_buffered() -> None:
     assert len(malformed) == 1
     line, text = malformed[0]
     assert line == 4
-    assert text.startswith("V9,xxxx") and text.endswith("…(line of 5,003 bytes)")
+    assert text.startswith("V9,xxxx")
+    assert text.endswith("…(line of 5,003 bytes)")
     assert sorted(n for p in parsed for n in p.lines.tolist()) == [2, 3, 5, 6]

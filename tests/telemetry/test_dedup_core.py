@@ -38,8 +38,13 @@ def test_hashes_are_the_same_in_every_process() -> None:
         "from tasks.telemetry.vehicles_core import vehicle_hashes;"
         f"print(int(key_hashes(vehicle_hashes(['V00042']), np.array([{MAY_1}], np.int64))[0]))"
     )
-    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, env={"PYTHONHASHSEED": "123"})  # fmt: skip
+    there = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123"},
+    )
     assert int(there.stdout) == here
     assert vehicle_hash("V00042") == 0x1FD81D73A82022A0
     assert here == 0xD6D1D42D58264197
@@ -83,7 +88,7 @@ def test_a_filter_survives_serialisation() -> None:
 
 def test_file_keys_are_exact_across_many_runs() -> None:
     keys = FileKeys(1_000)
-    hashes_of = {}
+    hashes_of: dict[int, int] = {}
     for start in range(0, 10_000, 700):
         batch = np.arange(start, start + 700, dtype=np.uint64) * np.uint64(7919)
         h = batch * np.uint64(0x9E3779B97F4A7C15)

@@ -1,4 +1,4 @@
-"""The telemetry flows on the local stack (moto server + the template), with the real Prefect engine.
+"""The telemetry flows on the local stack (moto server + the template), with Prefect's real engine.
 
 Covers the issue's bar: a file with every reject kind reconciles exactly and its rejects object
 holds each row with its code; the same file twice, or again after a crash between the queue
@@ -43,8 +43,12 @@ def env(stack: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setenv("PIPELINES_TELEMETRY_RECEIVE_WAIT_SECONDS", "0")
     queue_io.clear_urls()
     s = get_settings()
-    s3.put_bytes(s.telemetry_raw_bucket, s.telemetry_metadata_location, fixtures.METADATA_JSON,
-                 content_type=s3.JSON)  # fmt: skip
+    s3.put_bytes(
+        s.telemetry_raw_bucket,
+        s.telemetry_metadata_location,
+        fixtures.METADATA_JSON,
+        content_type=s3.JSON,
+    )
     yield s
     queue_io.clear_urls()
 
@@ -70,8 +74,11 @@ def test_every_reject_kind_reconciles_and_lands_in_the_rejects_object(env: Setti
 
     assert summary["status"] == "processed"
     assert (summary["rows_in"], summary["stored"], summary["rejected"], summary["duplicates"]) == (
-        24, 7, 15, 2,
-    )  # fmt: skip
+        24,
+        7,
+        15,
+        2,
+    )
     assert summary["reconciliation"] == "rows_in 24 = stored 7 + rejected 15 + duplicates 2"
     assert summary["rejected_by_code"] == fixtures.REJECTED_BY_CODE
     assert summary["messages"] == {"high": 1, "low": 1}
@@ -79,23 +86,24 @@ def test_every_reject_kind_reconciles_and_lands_in_the_rejects_object(env: Setti
     assert summary["rejects_uri"] == f"s3://{env.telemetry_raw_bucket}/{rejects_key}"
     assert s3.get_bytes(env.telemetry_raw_bucket, rejects_key) == (
         b"line,reason,row\n"
-        b"4,missing_field,\",2024-05-01T08:16:00Z,40.7,-74.0,10,moving,,,\"\n"
-        b"5,bad_timestamp,\"V1,2024-05-01T08:16:00,40.7,-74.0,10,moving,,,\"\n"
-        b"6,future_timestamp,\"V1,2099-01-01T00:00:00Z,40.7,-74.0,10,moving,,,\"\n"
-        b"7,lat_out_of_range,\"V1,2024-05-01T08:17:00Z,95.1,-74.0,10,moving,,,\"\n"
-        b"8,lon_out_of_range,\"V1,2024-05-01T08:17:00Z,40.7,-190,abc,moving,,,\"\n"
-        b"9,bad_number,\"V1,2024-05-01T08:17:00Z,NaN,-74.0,10,moving,,,\"\n"
-        b"10,negative_speed,\"V1,2024-05-01T08:18:00Z,40.7,-74.0,-3,moving,,,\"\n"
-        b"11,bad_engine_status,\"V1,2024-05-01T08:18:00Z,40.7,-74.0,10,parked,,,\"\n"
-        b"12,unknown_vehicle,\"7,2024-05-01T08:18:00Z,40.7,-74.0,10,moving,,,\"\n"
-        b"13,over_max_speed,\"V2,2024-05-01T08:18:00Z,40.7,-74.0,30,moving,,,\"\n"
-        b"15,missing_field,\"V1,2024-05-01T08:19:00Z,40.71,-74.01\"\n"
-        b"22,missing_field,\"V1,2024-05-01T08:23:00Z,40.75,-73.97,2\xef\xbf\xbd,moving,,,\"\n"
-        b"23,missing_field,\"V1,2024-05-01T08:23:00Z,,-74.0,10,moving,,,\"\n"
-        b"24,bad_timestamp,\"V1,2024-02-30T00:00:00Z,40.7,-74.0,10,moving,,,\"\n"
-        b"26,unknown_vehicle,\"BAD,2024-05-01T08:24:00Z,40.7,-74.0,5,moving,,,\"\n"
+        b'4,missing_field,",2024-05-01T08:16:00Z,40.7,-74.0,10,moving,,,"\n'
+        b'5,bad_timestamp,"V1,2024-05-01T08:16:00,40.7,-74.0,10,moving,,,"\n'
+        b'6,future_timestamp,"V1,2099-01-01T00:00:00Z,40.7,-74.0,10,moving,,,"\n'
+        b'7,lat_out_of_range,"V1,2024-05-01T08:17:00Z,95.1,-74.0,10,moving,,,"\n'
+        b'8,lon_out_of_range,"V1,2024-05-01T08:17:00Z,40.7,-190,abc,moving,,,"\n'
+        b'9,bad_number,"V1,2024-05-01T08:17:00Z,NaN,-74.0,10,moving,,,"\n'
+        b'10,negative_speed,"V1,2024-05-01T08:18:00Z,40.7,-74.0,-3,moving,,,"\n'
+        b'11,bad_engine_status,"V1,2024-05-01T08:18:00Z,40.7,-74.0,10,parked,,,"\n'
+        b'12,unknown_vehicle,"7,2024-05-01T08:18:00Z,40.7,-74.0,10,moving,,,"\n'
+        b'13,over_max_speed,"V2,2024-05-01T08:18:00Z,40.7,-74.0,30,moving,,,"\n'
+        b'15,missing_field,"V1,2024-05-01T08:19:00Z,40.71,-74.01"\n'
+        b'22,missing_field,"V1,2024-05-01T08:23:00Z,40.75,-73.97,2\xef\xbf\xbd,moving,,,"\n'
+        b'23,missing_field,"V1,2024-05-01T08:23:00Z,,-74.0,10,moving,,,"\n'
+        b'24,bad_timestamp,"V1,2024-02-30T00:00:00Z,40.7,-74.0,10,moving,,,"\n'
+        b'26,unknown_vehicle,"BAD,2024-05-01T08:24:00Z,40.7,-74.0,5,moving,,,"\n'
     )
     marker = s3.read_json(env.telemetry_raw_bucket, summary["marker_uri"].split("/", 3)[3])
+    assert marker is not None
     assert marker["reconciliation"] == summary["reconciliation"]
     assert marker["etag"] == etag
 
@@ -103,12 +111,15 @@ def test_every_reject_kind_reconciles_and_lands_in_the_rejects_object(env: Setti
     assert consumed["items_written"] == 7
     assert consumed["queue_depth"] == {"high": 0, "low": 0, "dlq": 0}
     assert stored_keys(env) == fixtures.STORED_KEYS
-    item = dynamo.get_item(env.telemetry_table, {"vehicle_id": "007",
-                                                 "timestamp": "2024-05-01T08:15:30.000Z"})  # fmt: skip
+    item = dynamo.get_item(
+        env.telemetry_table, {"vehicle_id": "007", "timestamp": "2024-05-01T08:15:30.000Z"}
+    )
     assert item is not None
     assert (item["lat"], item["speed"], item["make"]) == (
-        dynamo.to_dynamo(40.7128), dynamo.to_dynamo(52.5), "Ford",
-    )  # fmt: skip
+        dynamo.to_dynamo(40.7128),
+        dynamo.to_dynamo(52.5),
+        "Ford",
+    )
 
 
 def test_the_archive_is_hive_partitioned_parquet_duckdb_reads(env: Settings, tmp_path: Any) -> None:
@@ -120,11 +131,15 @@ def test_the_archive_is_hive_partitioned_parquet_duckdb_reads(env: Settings, tmp
         path = tmp_path / obj.key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(s3.get_bytes(env.telemetry_archive_bucket, obj.key) or b"")
-    rows = duckdb.sql(
-        f"SELECT vehicle_id, strftime(timestamp AT TIME ZONE 'UTC', '%H:%M:%S.%g') AS t, speed, "
-        f"heading, source_line, date::VARCHAR FROM read_parquet('{tmp_path}/events/*/*.parquet', "
-        "hive_partitioning = true) ORDER BY vehicle_id, t"
-    ).fetchall()
+    files = f"{tmp_path}/events/*/*.parquet"
+    relation = duckdb.sql(
+        "SELECT vehicle_id, strftime(timestamp AT TIME ZONE 'UTC', '%H:%M:%S.%g') AS t, speed, "
+        "heading, source_line, date::VARCHAR FROM read_parquet($files, hive_partitioning = true) "
+        "ORDER BY vehicle_id, t",
+        params={"files": files},
+    )
+    assert relation is not None
+    rows = relation.fetchall()
     assert rows == [
         ("007", "08:15:30.000", 52.5, 90.0, 2, "2024-05-01"),
         ("V1", "07:21:00.000", 15.0, None, 20, "2024-05-01"),
@@ -156,7 +171,7 @@ def test_the_same_file_twice_and_a_rerun_after_a_crash_store_each_item_once(
     def boom(*_args: Any, **_kwargs: Any) -> str:
         raise RuntimeError("the container died")
 
-    original = flows.mark_processed
+    original = flows.mark_processed  # type: ignore[attr-defined]
     monkeypatch.setattr(flows, "mark_processed", boom)
     state = flows.telemetry_file(key, return_state=True)
     assert state.is_failed()
@@ -193,9 +208,13 @@ def test_a_maybe_seen_key_is_stored_unless_another_file_holds_it(
     # a filter that suspects every key (a false positive for all): only exact hits are dropped
     full = DayBloom(16, [BloomSegment(16, np.full(4, np.uint64(2**64 - 1)), 16)])
     monkeypatch.setattr(storage_io, "load_bloom", lambda *_a, **_k: full)
-    fresh = fixtures.HEADER + b"".join(
-        f"V2,2024-05-01T13:{m:02d}:00Z,40.74,-73.98,5,idle,,,\n".encode() for m in range(20)
-    ) + b"V1,2024-05-01T12:00:00.000Z,40.74,-73.98,10,moving,,,\n"  # in file b
+    fresh = (
+        fixtures.HEADER
+        + b"".join(
+            f"V2,2024-05-01T13:{m:02d}:00Z,40.74,-73.98,5,idle,,,\n".encode() for m in range(20)
+        )
+        + b"V1,2024-05-01T12:00:00.000Z,40.74,-73.98,10,moving,,,\n"
+    )  # in file b
     upload(env, "incoming/2024/05/01/c.csv", fresh)
     third = flows.telemetry_file("incoming/2024/05/01/c.csv")
     assert third["metrics"]["bloom_maybe_seen"] == 21
@@ -218,15 +237,22 @@ def poison_message(s: Settings) -> str:
         heading=pa.nulls(5, pa.string()),
         odometer=pa.nulls(5, pa.string()),
     )
-    (message,) = build_messages(events, priority="high", batch_prefix="poison-00000",
-                                source_key="incoming/x.csv", vehicle_json=table.json_ids(),
-                                vehicle_entries=table.entries,
-                                entry_lengths=table.entry_lengths, max_bytes=100_000,
-                                with_expiry=False)  # fmt: skip
+    (message,) = build_messages(
+        events,
+        priority="high",
+        batch_prefix="poison-00000",
+        source_key="incoming/x.csv",
+        vehicle_json=table.json_ids(),
+        vehicle_entries=table.entries,
+        entry_lengths=table.entry_lengths,
+        max_bytes=100_000,
+        with_expiry=False,
+    )
     doc = json.loads(message.body)
     doc["events"]["lat"][2] = "north"
-    queue_io.send_body(queue_io.queue_url(s.telemetry_high_queue), json.dumps(doc),
-                       message.batch, 5)  # fmt: skip
+    queue_io.send_body(
+        queue_io.queue_url(s.telemetry_high_queue), json.dumps(doc), message.batch, 5
+    )
     return message.batch
 
 
@@ -254,9 +280,9 @@ def test_a_message_failing_three_times_goes_to_the_dlq_with_its_error(env: Setti
 
 def test_the_consumer_drains_the_high_queue_first(env: Settings) -> None:
     body = fixtures.HEADER + b"".join(
-        f"V1,2024-05-01T09:{m:02d}:00Z,40.74,-73.98,5,{'moving' if m % 2 else 'idle'},,,\n"
-        .encode() for m in range(60)
-    )  # fmt: skip
+        f"V1,2024-05-01T09:{m:02d}:00Z,40.74,-73.98,5,{'moving' if m % 2 else 'idle'},,,\n".encode()
+        for m in range(60)
+    )
     upload(env, fixtures.KEY, body)
     flows.telemetry_file(fixtures.KEY)
     high_before = depth(env, env.telemetry_high_queue)
@@ -264,7 +290,8 @@ def test_the_consumer_drains_the_high_queue_first(env: Settings) -> None:
     with disable_run_logger():
         stats = drain_round.fn(1, 10, 0)
     assert stats.order == ["high", "low"]
-    assert stats.received == {"high": 1, "low": 1} and stats.deleted == 2
+    assert stats.received == {"high": 1, "low": 1}
+    assert stats.deleted == 2
     assert stats.items_written == 60
 
 

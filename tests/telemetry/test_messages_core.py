@@ -24,8 +24,19 @@ MAY_1 = 1_714_521_600_000
 
 def table(n: int) -> VehicleTable:
     vehicles = VehicleTable()
-    vehicles.add({f"V{i}": json.dumps({"max_speed": 90, "depot_lat": 40.7, "depot_lon": -74.0,
-                                        "name": f"truck \u00e9 {i}"}) for i in range(n)})  # fmt: skip
+    vehicles.add(
+        {
+            f"V{i}": json.dumps(
+                {
+                    "max_speed": 90,
+                    "depot_lat": 40.7,
+                    "depot_lon": -74.0,
+                    "name": f"truck \u00e9 {i}",
+                }
+            )
+            for i in range(n)
+        }
+    )
     return vehicles
 
 
@@ -45,7 +56,9 @@ def events(codes: list[int], status: int = 0, expires: bool = False) -> Events:
     )
 
 
-def build(ev: Events, vehicles: VehicleTable, max_bytes: int = 100_000, **kw: object) -> list[Message]:
+def build(
+    ev: Events, vehicles: VehicleTable, max_bytes: int = 100_000, **kw: object
+) -> list[Message]:
     return build_messages(
         ev,
         priority=str(kw.get("priority", "high")),
@@ -82,8 +95,10 @@ def test_one_message_reads_back_as_exact_items() -> None:
         "name": "truck \u00e9 0",
     }
     assert [i["timestamp"] for i in parsed.items] == [
-        "2024-05-01T00:00:00.000Z", "2024-05-01T00:00:01.000Z", "2024-05-01T00:00:02.000Z",
-    ]  # fmt: skip
+        "2024-05-01T00:00:00.000Z",
+        "2024-05-01T00:00:01.000Z",
+        "2024-05-01T00:00:02.000Z",
+    ]
     assert message.body.isascii()  # ids and records are \\u-escaped: bytes == characters
 
 
@@ -91,7 +106,10 @@ def test_expires_at_is_a_field_only_with_a_retention() -> None:
     vehicles = table(1)
     (with_ttl,) = build(events([0, 0], expires=True), vehicles)
     (without,) = build(events([0, 0]), vehicles)
-    assert [i["expires_at"] for i in parse_message(with_ttl.body).items] == [1_714_521_600, 1_714_521_601]
+    assert [i["expires_at"] for i in parse_message(with_ttl.body).items] == [
+        1_714_521_600,
+        1_714_521_601,
+    ]
     assert "expires_at" not in json.loads(without.body)["events"]
     assert "expires_at" not in parse_message(without.body).items[0]
 
@@ -115,7 +133,9 @@ def test_messages_stay_under_the_limit_and_carry_their_vehicles(max_bytes: int) 
 
 def test_an_event_too_big_for_any_message_is_refused() -> None:
     vehicles = VehicleTable()
-    vehicles.add({"V": json.dumps({"max_speed": 1, "depot_lat": 0, "depot_lon": 0, "x": "y" * 5000})})
+    vehicles.add(
+        {"V": json.dumps({"max_speed": 1, "depot_lat": 0, "depot_lon": 0, "x": "y" * 5000})}
+    )
     with pytest.raises(PoisonMessageError, match="more than the message limit of 4096"):
         build(events([0]), vehicles, 4_096)
 
@@ -132,8 +152,11 @@ def test_send_groups_respect_ten_entries_and_the_batch_bytes() -> None:
         ("not json", "body is not JSON"),
         ('{"v":2}', "not a version-1 telemetry message"),
         ('{"v":1,"batch":"b","priority":"high","events":"oops"}', "message lacks 'source_key'"),
-        ('{"v":1,"batch":"b","priority":"high","source_key":"k","vehicles":{},'
-         '"events":{"vehicle_id":[]}}', "malformed"),  # fmt: skip
+        (
+            '{"v":1,"batch":"b","priority":"high","source_key":"k","vehicles":{},'
+            '"events":{"vehicle_id":[]}}',
+            "malformed",
+        ),
     ],
 )
 def test_malformed_bodies_are_poison(body: str, error: str) -> None:

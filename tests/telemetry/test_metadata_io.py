@@ -13,6 +13,7 @@ from deployments.local_stack import free_port
 from tasks.common import s3
 from tasks.common.settings import get_settings
 from tasks.telemetry import metadata_io
+from tasks.telemetry.csv_core import frame
 from tasks.telemetry.metadata_io import (
     KEY_PREFIX,
     MetadataNotFoundError,
@@ -21,7 +22,6 @@ from tasks.telemetry.metadata_io import (
     VehicleResolver,
 )
 from tasks.telemetry.process_core import FileProcessor, no_cross_file
-from tasks.telemetry.csv_core import frame
 from tasks.telemetry.vehicles_core import TtlCache, VehicleTable
 from tests.telemetry import fixtures
 from tests.telemetry.conftest import command_calls
@@ -45,8 +45,9 @@ class DocumentSource(MetadataSource):
 
 def redis_resolver(url: str, source: MetadataSource | None = None) -> VehicleResolver:
     client = redis.Redis.from_url(url, decode_responses=True)
-    return VehicleResolver(VehicleTable(), RedisCache(client), source or DocumentSource(), 3600,
-                           "redis")  # fmt: skip
+    return VehicleResolver(
+        VehicleTable(), RedisCache(client), source or DocumentSource(), 3600, "redis"
+    )
 
 
 def test_misses_are_filled_with_one_pipeline_and_a_one_hour_ttl(redis_url: str) -> None:
@@ -54,7 +55,9 @@ def test_misses_are_filled_with_one_pipeline_and_a_one_hour_ttl(redis_url: str) 
     first(["007", "V1", "nobody"])
     calls = command_calls(redis_url)
     assert (calls["mget"], calls["set"]) == (1, 2)
-    assert first.stats.lookups == 3 and first.stats.hits == 0 and first.stats.unknown == 1
+    assert first.stats.lookups == 3
+    assert first.stats.hits == 0
+    assert first.stats.unknown == 1
     assert first.source.loads == 1
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     assert 3590 < client.ttl(KEY_PREFIX + "007") <= 3600
@@ -63,7 +66,8 @@ def test_misses_are_filled_with_one_pipeline_and_a_one_hour_ttl(redis_url: str) 
 
     second = redis_resolver(redis_url)  # the next run: everything known is in Redis
     second(["007", "V1"])
-    assert second.stats.hits == 2 and second.stats.hit_rate == 1.0
+    assert second.stats.hits == 2
+    assert second.stats.hit_rate == 1.0
     assert second.source.loads == 0
     assert second.table.lookup(["007", "V1"]).tolist() == [0, 1]
 
@@ -79,9 +83,17 @@ def test_one_mget_per_chunk_for_its_new_vehicles(redis_url: str) -> None:
         asked.append(current[0])
         resolver(ids)
 
-    processor = FileProcessor(header, source_key="k", file_id="f", now_ms=1_800_000_000_000,
-                              vehicles=resolver.table, resolve=resolve, cross=no_cross_file(),
-                              expected_rows=100, message_bytes=100_000)  # fmt: skip
+    processor = FileProcessor(
+        header,
+        source_key="k",
+        file_id="f",
+        now_ms=1_800_000_000_000,
+        vehicles=resolver.table,
+        resolve=resolve,
+        cross=no_cross_file(),
+        expected_rows=100,
+        message_bytes=100_000,
+    )
     stored = 0
     for block in blocks:
         current[0] = block.index
@@ -112,10 +124,13 @@ def test_when_redis_is_down_the_run_uses_the_document_and_stops_asking(redis_url
     assert resolver.table.lookup(["007", "V1"]).tolist() == [0, 1]
 
 
-def test_without_redis_the_in_process_cache_serves_later_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_redis_the_in_process_cache_serves_later_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     metadata_io.process_cache().clear()
     cache, name = metadata_io.make_cache(get_settings())
-    assert name == "in-process" and isinstance(cache, TtlCache)
+    assert name == "in-process"
+    assert isinstance(cache, TtlCache)
     first = VehicleResolver(VehicleTable(), cache, DocumentSource(), 3600)
     first(["V2"])
     second = VehicleResolver(VehicleTable(), cache, DocumentSource(), 3600)
@@ -125,10 +140,13 @@ def test_without_redis_the_in_process_cache_serves_later_runs(monkeypatch: pytes
     metadata_io.process_cache().clear()
 
 
-def test_settings_choose_redis_when_a_url_is_set(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_choose_redis_when_a_url_is_set(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIPELINES_REDIS_URL", redis_url)
     cache, name = metadata_io.make_cache(get_settings())
-    assert name == "redis" and isinstance(cache, RedisCache)
+    assert name == "redis"
+    assert isinstance(cache, RedisCache)
     assert redis_url not in repr(get_settings())
 
 
@@ -144,9 +162,10 @@ def test_the_document_comes_from_s3_and_its_absence_is_permanent(aws: None) -> N
 
     settings = get_settings()
     factory.s3().create_bucket(Bucket=settings.telemetry_raw_bucket)
-    with pytest.raises(MetadataNotFoundError, match="metadata/metadata_api.json"):
+    with pytest.raises(MetadataNotFoundError, match=r"metadata/metadata_api\.json"):
         MetadataSource(settings.telemetry_metadata_location, settings).get(["007"])
-    s3.put_bytes(settings.telemetry_raw_bucket, "meta/v.json", fixtures.METADATA_JSON,
-                 content_type=s3.JSON)  # fmt: skip
+    s3.put_bytes(
+        settings.telemetry_raw_bucket, "meta/v.json", fixtures.METADATA_JSON, content_type=s3.JSON
+    )
     uri = f"s3://{settings.telemetry_raw_bucket}/meta/v.json"
     assert set(MetadataSource(uri, settings).get(["V1", "V2"])) == {"V1", "V2"}

@@ -30,16 +30,18 @@ def queues(aws: None) -> Iterator[dict[str, str]]:
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
     urls = {"dlq": dlq}
     for priority, name in (("high", s.telemetry_high_queue), ("low", s.telemetry_low_queue)):
-        urls[priority] = sqs.create_queue(
-            QueueName=name, Attributes={"RedrivePolicy": redrive}
-        )["QueueUrl"]
+        urls[priority] = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive})[
+            "QueueUrl"
+        ]
     yield urls
     queue_io.clear_urls()
 
 
 def messages(n: int, priority: str = "high", size: int = 100) -> list[Message]:
-    return [Message(f"f-00000-{priority[0]}{i:05d}", priority, f'{{"i":{i}}}'.ljust(size), 3)
-            for i in range(n)]  # fmt: skip
+    return [
+        Message(f"f-00000-{priority[0]}{i:05d}", priority, f'{{"i":{i}}}'.ljust(size), 3)
+        for i in range(n)
+    ]
 
 
 def fail_entries(count: int, sender: bool = False, times: int = 1) -> Any:
@@ -53,9 +55,14 @@ def fail_entries(count: int, sender: bool = False, times: int = 1) -> Any:
         moved = parsed.get("Successful", [])[:count]
         parsed["Successful"] = parsed.get("Successful", [])[count:]
         parsed["Failed"] = [
-            {"Id": e["Id"], "SenderFault": sender, "Code": "InvalidMessageContents" if sender
-             else "InternalError", "Message": "injected"} for e in moved
-        ]  # fmt: skip
+            {
+                "Id": e["Id"],
+                "SenderFault": sender,
+                "Code": "InvalidMessageContents" if sender else "InternalError",
+                "Message": "injected",
+            }
+            for e in moved
+        ]
 
     return hook
 
@@ -84,7 +91,7 @@ def test_failed_entries_are_resent(queues: dict[str, str]) -> None:
 
 def test_entries_failing_every_attempt_are_a_transient_error(queues: dict[str, str]) -> None:
     aws.sqs().meta.events.register("after-call.sqs.SendMessageBatch", fail_entries(2, times=99))
-    with pytest.raises(queue_io.SendError, match="2 message\\(s\\) .* still failing after 6"):
+    with pytest.raises(queue_io.SendError, match=r"2 message\(s\) .* still failing after 6"):
         queue_io.send_group(queues["high"], messages(5), sleep=lambda _s: None)
     assert not is_permanent(queue_io.SendError("x"))
 
@@ -96,7 +103,9 @@ def test_a_refused_message_is_a_permanent_error(queues: dict[str, str]) -> None:
     assert is_permanent(caught.value)
 
 
-def test_a_batch_never_exceeds_the_request_byte_limit(queues: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_never_exceeds_the_request_byte_limit(
+    queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIPELINES_TELEMETRY_BATCH_BYTES", "250000")
     sent = queue_io.send_messages(messages(10, size=100_000), queues)
     assert sent.requests == 5  # two 100 kB messages per request

@@ -99,16 +99,43 @@ def test_timestamp_parsing_agrees_with_datetime_on_many_instants() -> None:
 
 
 def test_numbers_valid_invalid_and_their_storage_text() -> None:
-    texts = ["40.7128", " -74.0060 ", "1e5", "+1.5", ".5", "5.", "007.50", "-0", "1e-400",
-             "abc", "NaN", "inf", "1.2.3", "--5", "-", "", "1e400", "0x10", "1_000"]  # fmt: skip
+    texts = [
+        "40.7128",
+        " -74.0060 ",
+        "1e5",
+        "+1.5",
+        ".5",
+        "5.",
+        "007.50",
+        "-0",
+        "1e-400",
+        "abc",
+        "NaN",
+        "inf",
+        "1.2.3",
+        "--5",
+        "-",
+        "",
+        "1e400",
+        "0x10",
+        "1_000",
+    ]
     numbers = parse_numbers(pa.array(texts))
     valid = numbers.valid.tolist()
     assert valid == [True] * 9 + [False] * 10
     assert numbers.empty.tolist() == [False] * 15 + [True] + [False] * 3
     rows = np.flatnonzero(numbers.valid)
     assert numbers.text(rows).to_pylist() == [
-        "40.7128", "-74.0060", "1e5", "+1.5", ".5", "5.", "007.50", "-0", "0",
-    ]  # fmt: skip
+        "40.7128",
+        "-74.0060",
+        "1e5",
+        "+1.5",
+        ".5",
+        "5.",
+        "007.50",
+        "-0",
+        "0",
+    ]
     assert numbers.values[:3].tolist() == [40.7128, -74.006, 100000.0]
 
 
@@ -127,5 +154,9 @@ def test_instants_are_formatted_as_the_table_sort_key() -> None:
         "9999-12-31T23:59:59.999Z",
     ]
     assert format_milli(np.array([343_556, 5, 0, 1_000, 20_037_508], np.int64)).to_pylist() == [
-        "343.556", "0.005", "0.000", "1.000", "20037.508",
-    ]  # fmt: skip
+        "343.556",
+        "0.005",
+        "0.000",
+        "1.000",
+        "20037.508",
+    ]

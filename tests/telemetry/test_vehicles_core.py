@@ -51,7 +51,8 @@ def test_the_vehicle_table_gives_codes_and_columns() -> None:
     assert table.lookup(["V2", "V1", "v1", " V1"]).tolist() == [1, 0, -1, -1]
     assert table.max_speed.tolist() == [90.0, 25.5]
     assert table.depot_lat.tolist() == [40.7, 40.8]
-    assert table.hashes.dtype == np.uint64 and len(set(table.hashes.tolist())) == 2
+    assert table.hashes.dtype == np.uint64
+    assert len(set(table.hashes.tolist())) == 2
     assert table.entries[1] == '"V2":{"max_speed":25.5,"depot_lat":40.8,"depot_lon":-73.9}'
 
 
