@@ -13,7 +13,7 @@ metadata, with no network, and produces the file flow's outputs:
 - **ours**: `tasks.telemetry.local_io.run_local` — the file flow's processing (the same
   `FileProcessor` the flow runs): 8 MiB chunks parsed with explicit string types, validation in
   the contract's order, enrichment from the metadata document, distance, exact dedup (file key
-  runs + Bloom filter), then the queue message bodies, the zstd Parquet archive objects, the
+  runs + Bloom filter), then the queue message bodies, the Snappy Parquet archive objects, the
   rejects rows and the per-day key sets — everything but the network calls.
 - **row-by-row** (`bench/telemetry_rowwise.py`): the seed's design — a generator over the lines,
   per-row validation, metadata from a dict cache, `math` Haversine, a `hashlib` Bloom filter

@@ -25,7 +25,10 @@ def test_known_city_pair_jfk_to_lax() -> None:
 
 def test_antipodes_and_same_point() -> None:
     distance = haversine_km(
-        np.array([0.0, 51.5]), np.array([0.0, -0.12]), np.array([0.0, 51.5]), np.array([180.0, -0.12])
+        np.array([0.0, 51.5]),
+        np.array([0.0, -0.12]),
+        np.array([0.0, 51.5]),
+        np.array([180.0, -0.12]),
     )
     assert distance_milli_km(distance).tolist() == [20_015_114, 0]
 
