@@ -43,17 +43,8 @@ from tasks.telemetry.contract_core import (
 from tasks.telemetry.values_core import format_instants, format_milli
 
 VERSION = 1
-BASE_FIELDS = (
-    "vehicle_id",
-    "timestamp",
-    "lat",
-    "lon",
-    "speed",
-    "engine_status",
-    "distance_from_depot_km",
-    "heading",
-    "odometer",
-)
+# the per-event columns of a message: the stored attributes before `source_key` (one per message)
+BASE_FIELDS = EVENT_ATTRIBUTES[: EVENT_ATTRIBUTES.index("source_key")]
 _STATUS_JSON = pa.array(list(ENGINE_STATUSES), pa.string())
 
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
