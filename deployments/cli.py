@@ -60,7 +60,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from deployments.demo import run_demo
 
     try:
-        return run_demo(Path(args.workdir), keep=args.keep)
+        return run_demo(Path(args.workdir), keep=args.keep, only=args.only)
+    except ValueError as exc:
+        print(f"pipelines demo: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: the stack is stopped", file=sys.stderr)
         return 130
@@ -271,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run every pipeline end to end on the embedded stack")
     demo.add_argument("--workdir", default=".demo", help="scratch dir (Prefect DB, logs)")
     demo.add_argument("--keep", action="store_true", help="keep the stack and UI up afterwards")
+    demo.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PIPELINE",
+        help="run just this pipeline's scenario (repeatable; default: all)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     stack = sub.add_parser("local-stack", help="start moto + template + sample sources")

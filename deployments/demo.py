@@ -37,11 +37,17 @@ class DemoRow:
 Scenario = Callable[[LocalStack], Sequence[DemoRow]]
 
 
-def plan() -> list[tuple[str, Scenario]]:
-    """(pipeline name, scenario) of every registered pipeline that has one, in order."""
+def plan(only: Sequence[str] = ()) -> list[tuple[str, Scenario]]:
+    """(pipeline name, scenario) of every registered pipeline that has one, in order; with
+    `only`, just those pipelines (an unknown name is a ValueError naming the known ones)."""
     from deployments import registry
 
-    return [(p.name, p.demo) for p in registry.pipelines() if p.demo is not None]
+    scenarios = [(p.name, p.demo) for p in registry.pipelines() if p.demo is not None]
+    unknown = sorted(set(only) - {name for name, _ in scenarios})
+    if unknown:
+        known = ", ".join(name for name, _ in scenarios)
+        raise ValueError(f"no demo scenario for {', '.join(unknown)} (known: {known})")
+    return [(name, demo) for name, demo in scenarios if not only or name in only]
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -81,10 +87,11 @@ def inventory(resources: Sequence[dict[str, str]]) -> list[tuple[str, str, int]]
     return rows
 
 
-def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
-    """Run every scenario; print the results; return a process exit code."""
+def run_demo(workdir: Path = Path(".demo"), keep: bool = False, only: Sequence[str] = ()) -> int:
+    """Run every scenario (or those of `only`); print the results; return a process exit code."""
     from deployments.cli import stop_on_sigterm
 
+    scenarios = plan(only)  # an unknown name fails before the stack starts
     workdir = workdir.resolve()
     stop_on_sigterm()
     # A fresh Prefect database: the UI shows this run's flows, not those of data that is gone.
@@ -110,7 +117,6 @@ def run_demo(workdir: Path = Path(".demo"), keep: bool = False) -> int:
 
         rows: list[DemoRow] = []
         failures = 0
-        scenarios = plan()
         if not scenarios:
             print("No pipeline scenarios are registered yet.")
         for name, scenario in scenarios:

@@ -1,10 +1,16 @@
 """Task and flow-run conventions, in one place: retry presets, the retry rule, run names, tags.
 
 - **Presets.** `io_task` for anything that talks to S3, DynamoDB, SQS or an HTTP source: three
-  retries after 5, 30 and 120 s (±50 % jitter, so parallel tasks do not retry in lockstep), a
-  timeout, no result caching (every effectful task runs every time), and a retry condition that
+  retries after 5, 30 and 120 s (±50 % jitter, so parallel tasks do not retry in lockstep), no
+  result caching (every effectful task runs every time), and a retry condition that
   never retries a permanent error (`tasks.common.errors.is_permanent`: 4xx other than 408/429,
-  malformed payloads, missing files or columns, schema errors). `compute_task` for pure work
+  malformed payloads, missing files or columns, schema errors). No task timeout by default:
+  Prefect runs submitted tasks in worker threads, where a timeout cannot interrupt a blocking
+  call (it only fires after the call returns, with a warning on every run). Every network call
+  is bounded where it blocks instead (`aws_connect_timeout`/`aws_read_timeout` in the client
+  factory, `http_download_deadline` for downloads, `historic_unzip_timeout_seconds` for 7-Zip),
+  and a flow started by the Lambda handler by the invocation's remaining time. A task run
+  directly by its flow (main thread) may still pass `timeout=`. `compute_task` for pure work
   wrapped as a task: no retries (same input, same error).
 - **Names.** A task is named `verb-object` in kebab case (`fetch-parquet`, `put-stop-files`); a
   task run is named after its task and the object it works on (`fetch-parquet 2024-02-07`,
@@ -32,7 +38,6 @@ R = TypeVar("R")
 
 RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0)
 RETRY_JITTER = 0.5
-IO_TIMEOUT = 600.0  # seconds; a task that needs longer (a month merge, a scan) says so
 
 
 def retry_unless_permanent(_task: Task[Any, Any], _run: TaskRun, state: State[Any]) -> bool:
@@ -46,7 +51,7 @@ def io_task(
     *,
     run_name: str | Callable[[], str] | None = None,
     retries: int = len(RETRY_DELAYS),
-    timeout: float = IO_TIMEOUT,
+    timeout: float | None = None,
     tags: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], Task[P, R]]:
     """Decorator: an effectful task with the project's retry preset (see module docstring)."""

@@ -20,14 +20,13 @@ from prefect import get_run_logger
 from tasks.common import dynamo, state
 from tasks.common.dynamo import ReadStats
 from tasks.common.errors import ConflictError
-from tasks.common.runs import IO_TIMEOUT, io_task
+from tasks.common.runs import io_task
 from tasks.trip_kpis import plan_core
 from tasks.trip_kpis.kpi_core import ATTRIBUTES, INDEX_NAME, Tally, parse_pickup
 from tasks.trip_kpis.plan_core import MigrationCounts
 
 T = TypeVar("T")
 CHUNK = 1_000  # items folded at a time
-SCAN_TIMEOUT = 6 * IO_TIMEOUT  # a segment of a large table reads for a while
 
 
 def _chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
@@ -82,9 +81,7 @@ def query_trips(table: str, day: str, timezone: str, page_size: int | None = Non
     return read
 
 
-@io_task(
-    "scan-trips", run_name="scan-trips segment {segment} of {total_segments}", timeout=SCAN_TIMEOUT
-)
+@io_task("scan-trips", run_name="scan-trips segment {segment} of {total_segments}")
 def scan_trips(
     table: str, segment: int, total_segments: int, timezone: str, page_size: int | None = None
 ) -> Read:
@@ -166,7 +163,6 @@ def _replace_with(doc: dict[str, Any]) -> Callable[[dict[str, Any] | None], dict
 @io_task(
     "migrate-segment",
     run_name="migrate-segment {segment} of {total_segments}",
-    timeout=SCAN_TIMEOUT,
 )
 def migrate_segment(
     table: str,

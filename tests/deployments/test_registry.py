@@ -41,6 +41,18 @@ def test_a_registered_pipeline_is_in_the_demo_plan(with_dummy: Pipeline) -> None
     ]
 
 
+def test_the_demo_runs_just_the_pipelines_asked_for(
+    with_dummy: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert [name for name, _scenario in demo.plan(["dummy", "lamp"])] == ["lamp", "dummy"]
+    # An unknown name stops the command before any stack starts, naming the known ones.
+    assert cli.main(["demo", "--only", "lamb"]) == 2
+    assert capsys.readouterr().err == (
+        "pipelines demo: no demo scenario for lamb (known: lamp, csv_profile, nyc311,"
+        " trip_kpis, historic, dummy)\n"
+    )
+
+
 def test_a_registered_pipeline_gets_its_lambda_route_and_sample_sources(
     with_dummy: Pipeline,
 ) -> None:
