@@ -15,7 +15,7 @@ import pytest
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `redis-server` on a free port in a temporary directory (no persistence).
 
-    `make test` installs the Debian package when it is missing; without the binary this
+    `make test` (its `tools` step) installs the Debian package when missing; without the binary this
     fixture fails rather than skipping the cache tests.
     """
     import redis
