@@ -20,10 +20,12 @@ endef
 venv: $(STAMP) tools
 
 # System tools the flows run: `7z` (Debian p7zip-full) unpacks the ArcGIS archives that use
-# Deflate64, which Python's zipfile cannot read (historic backfills). Installed with a
+# Deflate64, which Python's zipfile cannot read (historic backfills); `redis-server` (Debian
+# redis-server) is the real Redis the telemetry cache tests start on a free port. Installed with a
 # non-interactive apt-get when missing (sudo only when not root); elsewhere, install it by hand.
 tools:
 	$(call ensure,7z,p7zip-full)
+	$(call ensure,redis-server,redis-server)
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required, found " + sys.version'

@@ -6,7 +6,14 @@ import importlib
 import sys
 
 # module names under bench/, each with a `run(argv) -> int`
-BENCHMARKS: tuple[str, ...] = ("lamp", "csv_profile", "nyc311", "trip_kpis", "historic")
+BENCHMARKS: tuple[str, ...] = (
+    "lamp",
+    "csv_profile",
+    "nyc311",
+    "trip_kpis",
+    "historic",
+    "telemetry",
+)
 
 
 def main() -> int:

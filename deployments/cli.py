@@ -220,6 +220,49 @@ def cmd_lamp_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telemetry_dlq(args: argparse.Namespace) -> int:
+    from deployments.demo import format_table
+    from flows.telemetry import telemetry_dlq
+
+    state = telemetry_dlq(
+        action=args.action, batches=args.batch or None, max_messages=args.max, return_state=True
+    )
+    if not state.is_completed():
+        print(f"pipelines telemetry-dlq: {state.name}: {state.message}", file=sys.stderr)
+        return 1
+    messages = state.result()["messages"]
+    columns = ["batch", "source_key", "events", "receive_count", "error", "outcome"]
+    print(format_table(columns, [[str(m.get(c) or "-") for c in columns] for m in messages]))
+    print(f"{len(messages)} message(s) in the DLQ ({args.action})")
+    return 0
+
+
+def cmd_telemetry_file(args: argparse.Namespace) -> int:
+    import time
+
+    from tasks.common.settings import get_settings
+    from tasks.telemetry.local_io import file_chunks, run_local, write_outputs
+
+    path, metadata = Path(args.file), Path(args.metadata)
+    for given in (path, metadata):
+        if not given.is_file():
+            print(f"pipelines telemetry-file: no such file: {given}", file=sys.stderr)
+            return 2
+    s = get_settings()
+    run = run_local(
+        file_chunks(path),
+        metadata.read_bytes(),
+        now_ms=int(time.time() * 1000),
+        chunk_bytes=s.telemetry_chunk_bytes,
+        message_bytes=s.telemetry_message_bytes,
+        source_key=f"incoming/{path.name}",
+        retention_days=s.telemetry_retention_days,
+    )
+    summary = write_outputs(run, Path(args.out))
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipelines",
@@ -315,6 +358,32 @@ def build_parser() -> argparse.ArgumentParser:
     lamp.add_argument("--service-date", required=True, help="service date, YYYY-MM-DD")
     lamp.add_argument("--out", required=True, help="output directory")
     lamp.set_defaults(func=cmd_lamp_file)
+
+    dlq = sub.add_parser(
+        "telemetry-dlq",
+        help="list, redrive or delete dead-lettered telemetry messages (the telemetry-dlq flow)",
+        description="Reads the telemetry DLQ (AWS or the local stack the environment points at) "
+        "and shows each message's batch, source file, event count and the error the consumer "
+        "recorded. `redrive` sends messages back to the queue of their priority; `delete` "
+        "removes the given batches (after the cause is understood).",
+    )
+    dlq.add_argument("action", choices=["list", "redrive", "delete"])
+    dlq.add_argument("--batch", action="append", help="only this batch id (repeatable)")
+    dlq.add_argument("--max", type=int, default=100, help="most messages to read (default 100)")
+    dlq.set_defaults(func=cmd_telemetry_dlq)
+
+    tel = sub.add_parser(
+        "telemetry-file",
+        help="telemetry processing of a local CSV (no AWS): archive, rejects, messages in a dir",
+        description="Validates, enriches and deduplicates a local telemetry CSV with a local "
+        "metadata_api.json exactly as the telemetry-file flow does, and writes under OUT: the "
+        "Parquet archive (archive/events/date=.../), rejects.csv, messages-high/low.jsonl (the "
+        "queue message bodies) and summary.json. No AWS, no network.",
+    )
+    tel.add_argument("file", help="telemetry CSV")
+    tel.add_argument("--metadata", required=True, help="vehicle metadata JSON (metadata_api.json)")
+    tel.add_argument("--out", required=True, help="output directory")
+    tel.set_defaults(func=cmd_telemetry_file)
 
     gen = sub.add_parser(
         "generate",

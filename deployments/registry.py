@@ -31,6 +31,7 @@ REGISTERED: tuple[str, ...] = (
     "deployments.pipelines.nyc311",
     "deployments.pipelines.trip_kpis",
     "deployments.pipelines.historic",
+    "deployments.pipelines.telemetry",
 )
 
 

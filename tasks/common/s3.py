@@ -20,13 +20,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from tasks.common import aws
 from tasks.common.errors import ConflictError
 from tasks.common.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 CSV = "text/csv; charset=utf-8"
 JSON = "application/json"
@@ -204,6 +207,75 @@ def put_many(
         results = list(pool.map(one, pairs))
     written = tuple(key for key, did in results if did)
     return WriteReport(len(written), len(results) - len(written), written)
+
+
+MIN_PART_BYTES = 8 << 20  # S3 parts are at least 5 MiB (but the last); 8 MiB keeps memory low
+
+
+def put_stream(
+    bucket: str,
+    key: str,
+    chunks: Iterable[bytes],
+    *,
+    content_type: str,
+    settings: Settings | None = None,
+    part_bytes: int = MIN_PART_BYTES,
+) -> int:
+    """Store a stream of bytes of any length at `s3://bucket/key` holding ~`part_bytes` in memory.
+
+    A body smaller than one part is one encrypted put (`put_bytes`); a larger one is a
+    multipart upload of encrypted parts. Returns the bytes written. A failed multipart upload
+    is not aborted here: the bucket's lifecycle rule removes incomplete uploads (and the role
+    needs no `s3:AbortMultipartUpload`); nothing is visible under `key` until it completes.
+    """
+    if part_bytes < 5 << 20:
+        raise ValueError("S3 parts must be at least 5 MiB")
+    s = settings or get_settings()
+    buffer = bytearray()
+    it = iter(chunks)
+    for chunk in it:
+        buffer += chunk
+        if len(buffer) >= part_bytes:
+            break
+    else:
+        put_bytes(bucket, key, bytes(buffer), content_type=content_type, settings=s)
+        return len(buffer)
+    client = aws.s3(s)
+    extra: dict[str, Any] = {"ServerSideEncryption": s.s3_sse}
+    if s.s3_sse == "aws:kms" and s.s3_kms_key_id:
+        extra["SSEKMSKeyId"] = s.s3_kms_key_id
+    upload = client.create_multipart_upload(
+        Bucket=bucket, Key=key, ContentType=content_type, **extra
+    )
+    upload_id = upload["UploadId"]
+    parts: list[CompletedPartTypeDef] = []
+    total = 0
+
+    def send(body: bytes) -> None:
+        nonlocal total
+        digest = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+        number = len(parts) + 1
+        response = client.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ContentMD5=digest,
+        )
+        parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        total += len(body)
+
+    for chunk in it:
+        buffer += chunk
+        while len(buffer) >= 2 * part_bytes:
+            send(bytes(buffer[:part_bytes]))
+            del buffer[:part_bytes]
+    send(bytes(buffer))  # the last part may be any size (and holds the remainder)
+    client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    return total
 
 
 def get_bytes(bucket: str, key: str, settings: Settings | None = None) -> bytes | None:

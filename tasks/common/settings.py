@@ -234,6 +234,80 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. UTC)") from exc
         return value
 
+    # --- fleet telemetry -------------------------------------------------------------------
+    telemetry_raw_bucket: str = Field(
+        "fleet-telemetry-raw-{env}",
+        description="Landing bucket: GPS CSVs under incoming/, rejects/ and the pipeline's state/.",
+    )
+    telemetry_archive_bucket: str = Field(
+        "fleet-telemetry-archive-{env}",
+        description="Parquet archive of stored events (events/date=YYYY-MM-DD/).",
+    )
+    telemetry_table: str = Field(
+        "fleet-telemetry-events-{env}",
+        description="DynamoDB table of events (vehicle_id + timestamp, TTL expires_at).",
+    )
+    telemetry_high_queue: str = Field(
+        "fleet-telemetry-high-{env}", description="SQS queue of `moving` events (drained first)."
+    )
+    telemetry_low_queue: str = Field(
+        "fleet-telemetry-low-{env}", description="SQS queue of `idle`/`off` events."
+    )
+    telemetry_dlq: str = Field(
+        "fleet-telemetry-dlq-{env}", description="Dead-letter queue of both telemetry queues."
+    )
+    telemetry_metadata_location: str = Field(
+        "metadata/metadata_api.json",
+        description="Vehicle metadata JSON: a key in the raw bucket, an s3:// URI or an "
+        "http(s):// URL.",
+    )
+    telemetry_metadata_ttl_seconds: int = Field(
+        3600, ge=1, description="Time to live of a cached vehicle record (Redis or in-process)."
+    )
+    telemetry_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Days after the event when DynamoDB expires it (`expires_at`); empty = never.",
+    )
+    telemetry_chunk_bytes: int = Field(
+        8 << 20,
+        ge=1 << 16,
+        description="CSV bytes processed per chunk: bounds memory (~40 B/row, 8 MiB ≈ 200k rows).",
+    )
+    telemetry_message_bytes: int = Field(
+        100_000,
+        ge=4_096,
+        le=262_144,
+        description="Most bytes of one SQS message body (a batch of events).",
+    )
+    telemetry_batch_bytes: int = Field(
+        1_000_000,
+        ge=4_096,
+        le=1_048_576,
+        description="Most body bytes of one SendMessageBatch (SQS: 1 MiB; 256 KiB on old queues).",
+    )
+    telemetry_send_workers: int = Field(
+        4, ge=1, description="Parallel SendMessageBatch calls while sending a chunk."
+    )
+    telemetry_bloom_capacity: int = Field(
+        2_000_000,
+        ge=1_000,
+        description="Keys per day the first Bloom filter segment is sized for (grows when full).",
+    )
+    telemetry_receive_wait_seconds: int = Field(
+        2, ge=0, le=20, description="SQS long-poll wait of the consumer when a queue looks empty."
+    )
+    telemetry_failed_visibility_seconds: int = Field(
+        30,
+        ge=0,
+        le=43_200,
+        description="Seconds before a message that failed is received again (3rd failure: DLQ).",
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis URL of the vehicle metadata cache (redis://…); empty: in-process.",
+    )
+
     @model_validator(mode="after")
     def _fill_env(self) -> Settings:
         for name, value in self:

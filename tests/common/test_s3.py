@@ -123,3 +123,29 @@ def test_a_pinned_read_of_a_replaced_version_is_a_conflict(bucket: str) -> None:
     with pytest.raises(ConflictError):
         s3.get_with_etag(bucket, "k", if_match=old)
     assert s3.open_stream(bucket, "absent") is None
+
+
+def test_put_stream_small_body_is_one_put(bucket: str) -> None:
+    written = s3.put_stream(bucket, "r/small.csv", [b"a,b\n", b"1,2\n"], content_type=s3.CSV)
+    assert written == 8
+    assert s3.get_bytes(bucket, "r/small.csv") == b"a,b\n1,2\n"
+    head = aws_module().s3().head_object(Bucket=bucket, Key="r/small.csv")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert "-" not in head["ETag"]  # a plain put, not a multipart upload
+
+
+def test_put_stream_large_body_is_a_multipart_upload(bucket: str) -> None:
+    part = 5 << 20
+    chunks = [bytes([65 + i % 26]) * (1 << 20) for i in range(12)]  # 12 MiB in 1 MiB pieces
+    written = s3.put_stream(bucket, "r/large.csv", chunks, content_type=s3.CSV, part_bytes=part)
+    assert written == 12 << 20
+    assert s3.get_bytes(bucket, "r/large.csv") == b"".join(chunks)
+    head = aws_module().s3().head_object(Bucket=bucket, Key="r/large.csv")
+    assert head["ETag"].strip('"').endswith("-2")  # two parts: 5 MiB and the 7 MiB remainder
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["ContentType"] == s3.CSV
+
+
+def test_put_stream_refuses_parts_s3_would_reject(bucket: str) -> None:
+    with pytest.raises(ValueError, match="at least 5 MiB"):
+        s3.put_stream(bucket, "r/x.csv", [b"x"], content_type=s3.CSV, part_bytes=1 << 20)

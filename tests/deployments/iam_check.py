@@ -145,6 +145,10 @@ _S3_OBJECT_ACTIONS = {
     "GetObject": "s3:GetObject",
     "PutObject": "s3:PutObject",
     "DeleteObject": "s3:DeleteObject",
+    # a multipart upload (s3.put_stream) is authorised as s3:PutObject at every step
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
 }
 _SQS_ACTIONS = {
     "SendMessageBatch": "sqs:SendMessage",

@@ -68,6 +68,11 @@ def test_pipelines_demo_runs_every_pipeline_then_stops_cleanly_on_sigterm(
     dataset = re.search(r"processed dataset: ([\d,]+) rows, ([\d,]+) unique keys", out)
     assert dataset is not None
     assert dataset[1] == dataset[2]
+    # telemetry: a file through the Lambda route, its duplicate event skipped, the consumer, the DLQ
+    assert re.search(r"file A via Lambda: processed \([\d,]+ stored", table)
+    assert "file A event again: already_processed" in table
+    assert re.search(r"consume: received \{'high': \d+, 'low': \d+\}, 3 failed", table)
+    assert "dlq list: {'demo-broken-producer': \"malformed message" in table
     assert "Traceback" not in out
     assert "No Moto CloudFormation support" not in out  # one summary line instead
     assert re.search(r"moto does not model \d+ resource\(s\) of the template", out)

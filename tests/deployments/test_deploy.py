@@ -72,6 +72,7 @@ ROLE_OUTPUT_OF_FLOW_FILE = {
     "flows/csv_profile.py": "CsvProfileRoleArn",
     "flows/trip_kpis.py": "TripKpisRoleArn",
     "flows/historic.py": "HistoricRoleArn",
+    "flows/telemetry.py": "TelemetryRoleArn",
 }
 
 

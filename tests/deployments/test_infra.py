@@ -404,18 +404,18 @@ def test_table_keys_ttl_and_gsi(template: Template) -> None:
 _NAMES = {
     "LampBucket": ("BucketName", "lamp_bucket"),
     "GtfsBucket": ("BucketName", "gtfs_bucket"),
-    "TelemetryRawBucket": ("BucketName", "=fleet-telemetry-raw-{env}"),
-    "TelemetryArchiveBucket": ("BucketName", "=fleet-telemetry-archive-{env}"),
+    "TelemetryRawBucket": ("BucketName", "telemetry_raw_bucket"),
+    "TelemetryArchiveBucket": ("BucketName", "telemetry_archive_bucket"),
     "KpiBucket": ("BucketName", "kpi_bucket"),
     "Nyc311RawBucket": ("BucketName", "nyc311_raw_bucket"),
     "Nyc311ProcessedBucket": ("BucketName", "nyc311_processed_bucket"),
     "CsvBucket": ("BucketName", "csv_bucket"),
-    "TelemetryTable": ("TableName", "=fleet-telemetry-events-{env}"),
+    "TelemetryTable": ("TableName", "telemetry_table"),
     "TripsTable": ("TableName", "trips_table"),
     "CsvMetadataTable": ("TableName", "csv_metadata_table"),
-    "TelemetryHighQueue": ("QueueName", "=fleet-telemetry-high-{env}"),
-    "TelemetryLowQueue": ("QueueName", "=fleet-telemetry-low-{env}"),
-    "TelemetryDlq": ("QueueName", "=fleet-telemetry-dlq-{env}"),
+    "TelemetryHighQueue": ("QueueName", "telemetry_high_queue"),
+    "TelemetryLowQueue": ("QueueName", "telemetry_low_queue"),
+    "TelemetryDlq": ("QueueName", "telemetry_dlq"),
     "LambdaFailureQueue": ("QueueName", "=prefect-pipelines-lambda-failures-{env}"),
 }
 
@@ -460,6 +460,9 @@ def test_lambda_wiring_is_conditional_and_acyclic(template: Template) -> None:
         assert variables["PREFECT_HOME"] == "/tmp/.prefect"
         assert variables["PREFECT_SERVER_EPHEMERAL_ENABLED"] == "false"
         assert {"PIPELINES_ENV", "PREFECT_API_URL"} <= variables.keys()
+        # every PIPELINES_* variable the function gets is a setting the code reads
+        settings_vars = {f"PIPELINES_{field.upper()}" for field in Settings.model_fields}
+        assert {v for v in variables if v.startswith("PIPELINES_")} <= settings_vars, name
     for name, res in _resources(template, "AWS::Lambda::Permission").items():
         assert res["Condition"] == "HasLambdaImage", name
         # Built from the name parameter: a GetAtt on the bucket would close a dependency cycle.
@@ -478,6 +481,10 @@ def test_lambda_wiring_is_conditional_and_acyclic(template: Template) -> None:
     }
     assert {s.lower() for s in suffixes} == {".csv"}
     assert len(suffixes) == len(csv_filter["LambdaConfigurations"]) == 8
+    raw_filter = _props(template, "TelemetryRawBucket")["NotificationConfiguration"]["Fn::If"][1]
+    rules = raw_filter["LambdaConfigurations"][0]["Filter"]["S3Key"]["Rules"]
+    assert {"Name": "prefix", "Value": "incoming/"} in rules
+    assert {"Name": "suffix", "Value": ".csv"} in rules
     for bucket in ("CsvBucket", "TelemetryRawBucket"):
         assert template["Resources"][bucket]["DependsOn"] == "LambdaPermissionsGate"
 
@@ -530,8 +537,8 @@ def test_moto_creates_the_stack(
     buckets = {
         settings.lamp_bucket,
         settings.gtfs_bucket,
-        f"fleet-telemetry-raw-{env}",
-        f"fleet-telemetry-archive-{env}",
+        settings.telemetry_raw_bucket,
+        settings.telemetry_archive_bucket,
         settings.kpi_bucket,
         settings.nyc311_raw_bucket,
         settings.nyc311_processed_bucket,
@@ -542,7 +549,7 @@ def test_moto_creates_the_stack(
     assert outputs["CsvBucketName"] == parameters.get("CsvBucketName", settings.csv_bucket)
 
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
-    tables = {f"fleet-telemetry-events-{env}", settings.trips_table, settings.csv_metadata_table}
+    tables = {settings.telemetry_table, settings.trips_table, settings.csv_metadata_table}
     assert set(dynamodb.list_tables()["TableNames"]) == tables
     trips = dynamodb.describe_table(TableName=settings.trips_table)["Table"]
     assert [g["IndexName"] for g in trips.get("GlobalSecondaryIndexes", [])] == [
@@ -550,8 +557,8 @@ def test_moto_creates_the_stack(
     ]
 
     sqs = session.client("sqs", endpoint_url=endpoint)
-    dlq = f"fleet-telemetry-dlq-{env}"
-    for queue in (f"fleet-telemetry-high-{env}", f"fleet-telemetry-low-{env}"):
+    dlq = settings.telemetry_dlq
+    for queue in (settings.telemetry_high_queue, settings.telemetry_low_queue):
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
         redrive = json.loads(attributes["Attributes"]["RedrivePolicy"])

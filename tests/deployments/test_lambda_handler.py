@@ -114,8 +114,9 @@ def test_routes_match_bucket_prefix_and_suffix() -> None:
         "etag": "e",
     }
     routes = registry.routes()
-    assert [r.flow for r in routes] == ["csv-profile"]
+    assert [r.flow for r in routes] == ["csv-profile", "telemetry-file"]
     assert dict(routes[0].env) == {"PIPELINES_CSV_BLOCK_BYTES": "1048576"}
+    assert dict(routes[1].env) == {"PIPELINES_TELEMETRY_CHUNK_BYTES": "4194304"}
 
 
 @pytest.mark.usefixtures("prefect_harness")

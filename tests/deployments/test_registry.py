@@ -36,6 +36,7 @@ def test_a_registered_pipeline_is_in_the_demo_plan(with_dummy: Pipeline) -> None
         "nyc311",
         "trip_kpis",
         "historic",
+        "telemetry",
         "dummy",
     ]
 
@@ -48,7 +49,7 @@ def test_the_demo_runs_just_the_pipelines_asked_for(
     assert cli.main(["demo", "--only", "lamb"]) == 2
     assert capsys.readouterr().err == (
         "pipelines demo: no demo scenario for lamb (known: lamp, csv_profile, nyc311,"
-        " trip_kpis, historic, dummy)\n"
+        " trip_kpis, historic, telemetry, dummy)\n"
     )
 
 

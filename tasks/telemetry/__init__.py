@@ -1,0 +1,1 @@
+"""Fleet telemetry: GPS CSVs → validation, enrichment, dedup → SQS → DynamoDB; Parquet archive."""
