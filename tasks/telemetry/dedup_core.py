@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ MS_MASK = np.uint64((1 << MS_BITS) - 1)
 MIN_SEGMENT_KEYS = 1 << 12
 # Runs of exact keys above this size are not merged further (bounds the memory of a merge).
 MAX_MERGE_KEYS = 1 << 22
+# Keys a Bloom filter locates at once (its probe arrays are ~40 bytes a key).
+SLICE_KEYS = 1 << 20
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SEED2 = np.uint64(0xD1B54A32D192ED03)
 _MAGIC = b"TLMB"
@@ -162,8 +165,10 @@ class DayBloom:
 
     def contains(self, hashes: U64) -> Bools:
         found = np.zeros(len(hashes), dtype=bool)
-        for segment in self.segments:
-            found |= segment.contains(hashes)
+        for start in range(0, len(hashes), SLICE_KEYS):  # bounded temporaries
+            part = hashes[start : start + SLICE_KEYS]
+            for segment in self.segments:
+                found[start : start + len(part)] |= segment.contains(part)
         return found
 
     def add(self, hashes: U64) -> None:
@@ -177,7 +182,7 @@ class DayBloom:
                 self.segments.append(BloomSegment.sized(size, self.bits_per_key, self.probes))
             segment = self.segments[-1]
             room = segment.capacity - segment.count
-            take = hashes[start : start + room]
+            take = hashes[start : start + min(room, SLICE_KEYS)]  # bounded temporaries
             segment.add(take)
             start += len(take)
 
@@ -250,28 +255,55 @@ class FileKeys:
             merged.sort(kind="stable")
             self.runs.append(merged)
 
-    def by_day(self) -> dict[int, list[U64]]:
-        """The stored keys split by event day (each list element sorted)."""
-        out: dict[int, list[U64]] = {}
+    def days(self) -> list[int]:
+        """The event days of the stored keys, in order."""
+        found: set[int] = set()
         for run in self.runs:
-            days = day_of(unpack(run)[1])
-            for day in np.unique(days).tolist():
-                out.setdefault(int(day), []).append(run[days == day])
-        return out
+            found.update(np.unique(_days_of_keys(run)).tolist())
+        return sorted(found)
+
+    def by_day(self) -> Iterator[tuple[int, U64]]:
+        """(day, that day's stored keys sorted), one day at a time: only one day's keys are
+        copied at once (a file's keys may span a few days)."""
+        for day in self.days():
+            parts = [run[_days_of_keys(run) == day] for run in self.runs]
+            keys = np.concatenate(parts) if parts else np.empty(0, np.uint64)
+            del parts
+            keys.sort()
+            yield day, keys
+
+
+def _days_of_keys(keys: U64) -> I64:
+    """Days since 1970-01-01 (UTC) of packed keys, with one temporary array."""
+    days = (keys & MS_MASK).view(np.int64)
+    days += MIN_INSTANT_MS
+    days //= DAY_MS
+    return days
 
 
 # --- key sets: the exact keys one file stored for one day ---------------------------------------
 
 
-def keyset_bytes(keys: list[U64], vehicle_ids: list[str]) -> bytes:
-    """A file's stored keys of one day as Parquet (sorted uint64 keys; the vehicle ids that
-    their codes index are in the file's metadata)."""
-    merged = np.sort(np.concatenate(keys)) if keys else np.empty(0, np.uint64)
-    codes = np.unique(merged >> np.uint64(MS_BITS)).astype(np.int64)
-    # renumber codes densely so the object names only the vehicles it uses
-    dense = np.searchsorted(codes, (merged >> np.uint64(MS_BITS)).astype(np.int64))
-    renumbered = (dense.astype(np.uint64) << np.uint64(MS_BITS)) | (merged & MS_MASK)
-    table = pa.table({"key": pa.array(renumbered, pa.uint64())})
+def keyset_bytes(keys: U64, vehicle_ids: list[str]) -> bytes:
+    """A file's stored keys of one day (`keys`: sorted, unique) as Parquet: uint64 keys whose
+    vehicle codes are renumbered densely, the vehicle ids they index in the file's metadata.
+
+    `keys` is renumbered in place (it is the caller's per-day copy): one temporary array of the
+    same size, so a day of 10M keys needs ~170 MB, not several copies.
+    """
+    high = keys >> np.uint64(MS_BITS)  # vehicle codes, sorted (the keys are)
+    starts = np.empty(len(high), dtype=bool)
+    starts[:1] = True
+    np.not_equal(high[1:], high[:-1], out=starts[1:])
+    codes = high[starts].astype(np.int64)
+    np.cumsum(starts, dtype=np.uint64, out=high)  # dense code + 1 of every key
+    del starts
+    high -= np.uint64(1)
+    high <<= np.uint64(MS_BITS)
+    keys &= MS_MASK
+    keys |= high
+    del high
+    table = pa.table({"key": pa.array(keys, pa.uint64())})
     meta = {b"vehicles": json.dumps([vehicle_ids[c] for c in codes.tolist()]).encode()}
     table = table.replace_schema_metadata(meta)
     out = io.BytesIO()

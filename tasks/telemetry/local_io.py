@@ -110,8 +110,8 @@ def run_local(
         else:  # still render the rejects object's rows, as the flow does
             sink = io.StringIO()
             csv.writer(sink, lineterminator="\n").writerows(chunk.rejects)
-    for day, runs in processor.keys.by_day().items():
-        body = keyset_bytes(runs, table.ids)
+    for day, keys in processor.keys.by_day():
+        body = keyset_bytes(keys, table.ids)
         if keep:
             run.keysets[day_label(day)] = body
     run.seconds = time.perf_counter() - started

@@ -27,7 +27,15 @@ from tasks.common.settings import Settings, get_settings
 from tasks.telemetry import plan_core
 from tasks.telemetry.archive_core import archive_key, day_label
 from tasks.telemetry.contract_core import INCOMING_PREFIX
-from tasks.telemetry.dedup_core import DayBloom, FileKeys, KeySet, key_hashes, keyset_bytes, unpack
+from tasks.telemetry.dedup_core import (
+    SLICE_KEYS,
+    DayBloom,
+    FileKeys,
+    KeySet,
+    key_hashes,
+    keyset_bytes,
+    unpack,
+)
 from tasks.telemetry.plan_core import FilePlan
 from tasks.telemetry.process_core import Reject
 from tasks.telemetry.vehicles_core import VehicleTable
@@ -154,14 +162,12 @@ def load_keysets(
     return found
 
 
-def _hashes_by_day(keys: FileKeys, table: VehicleTable) -> dict[int, tuple[list[Any], Any]]:
-    out: dict[int, tuple[list[Any], Any]] = {}
-    for day, runs in keys.by_day().items():
-        hashes = []
-        for run in runs:
-            codes, ms = unpack(run)
-            hashes.append(key_hashes(table.hashes[codes], ms))
-        out[day] = (runs, np.concatenate(hashes))
+def _day_hashes(keys: Any, table: VehicleTable) -> Any:
+    """The Bloom hashes of one day's packed keys, a slice at a time (bounded temporaries)."""
+    out = np.empty(len(keys), np.uint64)
+    for start in range(0, len(keys), SLICE_KEYS):
+        codes, ms = unpack(keys[start : start + SLICE_KEYS])
+        out[start : start + len(codes)] = key_hashes(table.hashes[codes], ms)
     return out
 
 
@@ -202,10 +208,12 @@ def store_dedup_state(plan: FilePlan, keys: FileKeys, table: VehicleTable) -> di
     """
     s = get_settings()
     written: dict[str, int] = {}
-    for day, (runs, hashes) in sorted(_hashes_by_day(keys, table).items()):
+    for day, day_keys in keys.by_day():  # one day's keys in memory at a time
+        hashes = _day_hashes(day_keys, table)
         update_bloom(plan.bucket, day, hashes, s.telemetry_bloom_capacity)
         label = day_label(day)
-        body = keyset_bytes(runs, table.ids)
+        body = keyset_bytes(day_keys, table.ids)  # renumbers day_keys in place
+        del day_keys
         s3.put_bytes(
             plan.bucket, plan_core.keyset_key(label, plan.file_id), body, content_type=s3.PARQUET
         )

@@ -104,7 +104,7 @@ def test_file_keys_are_exact_across_many_runs() -> None:
 def test_a_key_set_answers_by_vehicle_id_whatever_the_run_codes() -> None:
     codes = np.array([0, 0, 2], np.int64)
     ms = np.array([MAY_1, MAY_1 + 1000, MAY_1], np.int64)
-    body = keyset_bytes([np.sort(pack(codes, ms))], ["V1", "V2", "V3"])
+    body = keyset_bytes(np.sort(pack(codes, ms)), ["V1", "V2", "V3"])
     keyset = KeySet.from_bytes(body)
     assert keyset.vehicles == {"V1": 0, "V3": 1}  # only the vehicles it holds, renumbered
     found = keyset.contains(

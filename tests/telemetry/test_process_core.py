@@ -130,14 +130,14 @@ def cross_from(runs: list[LocalRun], fake_maybe: bool = False) -> CrossFileIndex
     for earlier in runs:
         assert earlier.processor is not None
         table = earlier.processor.vehicles
-        for day, day_runs in earlier.processor.keys.by_day().items():
-            keysets.setdefault(day, []).append(
-                KeySet.from_bytes(dedup_core.keyset_bytes(day_runs, table.ids))
+        for day, day_keys in earlier.processor.keys.by_day():
+            codes, ms = dedup_core.unpack(day_keys)
+            blooms.setdefault(day, DayBloom(10_000)).add(
+                dedup_core.key_hashes(table.hashes[codes], ms)
             )
-            bloom = blooms.setdefault(day, DayBloom(10_000))
-            for part in day_runs:
-                codes, ms = dedup_core.unpack(part)
-                bloom.add(dedup_core.key_hashes(table.hashes[codes], ms))
+            keysets.setdefault(day, []).append(
+                KeySet.from_bytes(dedup_core.keyset_bytes(day_keys, table.ids))
+            )
     if fake_maybe:  # a saturated filter: it says "maybe seen" for every key
         full = np.full(4, np.uint64(0xFFFFFFFFFFFFFFFF))
         for day in blooms:
