@@ -266,9 +266,14 @@ class FileKeys:
         """(day, that day's stored keys sorted), one day at a time: only one day's keys are
         copied at once (a file's keys may span a few days)."""
         for day in self.days():
-            parts = [run[_days_of_keys(run) == day] for run in self.runs]
-            keys = np.concatenate(parts) if parts else np.empty(0, np.uint64)
-            del parts
+            masks = [_days_of_keys(run) == day for run in self.runs]  # 1 byte a key
+            keys = np.empty(sum(int(m.sum()) for m in masks), np.uint64)
+            at = 0
+            for run, mask in zip(self.runs, masks, strict=True):
+                n = int(mask.sum())
+                np.compress(mask, run, out=keys[at : at + n])
+                at += n
+            del masks
             keys.sort()
             yield day, keys
 
@@ -288,21 +293,26 @@ def keyset_bytes(keys: U64, vehicle_ids: list[str]) -> bytes:
     """A file's stored keys of one day (`keys`: sorted, unique) as Parquet: uint64 keys whose
     vehicle codes are renumbered densely, the vehicle ids they index in the file's metadata.
 
-    `keys` is renumbered in place (it is the caller's per-day copy): one temporary array of the
-    same size, so a day of 10M keys needs ~170 MB, not several copies.
+    `keys` is renumbered in place (it is the caller's per-day copy), a slice at a time: a day
+    of 10M keys needs no second full-size array.
     """
-    high = keys >> np.uint64(MS_BITS)  # vehicle codes, sorted (the keys are)
-    starts = np.empty(len(high), dtype=bool)
-    starts[:1] = True
-    np.not_equal(high[1:], high[:-1], out=starts[1:])
-    codes = high[starts].astype(np.int64)
-    np.cumsum(starts, dtype=np.uint64, out=high)  # dense code + 1 of every key
-    del starts
-    high -= np.uint64(1)
-    high <<= np.uint64(MS_BITS)
-    keys &= MS_MASK
-    keys |= high
-    del high
+    code_parts: list[U64] = []
+    seen = 0  # distinct codes before the slice
+    previous: int | None = None
+    for start in range(0, len(keys), SLICE_KEYS):
+        part = keys[start : start + SLICE_KEYS]  # a view: updated in place
+        high = part >> np.uint64(MS_BITS)  # vehicle codes, sorted (the keys are)
+        starts = np.empty(len(high), dtype=bool)
+        starts[0] = previous is None or int(high[0]) != previous
+        np.not_equal(high[1:], high[:-1], out=starts[1:])
+        code_parts.append(high[starts])
+        previous = int(high[-1])
+        dense = np.cumsum(starts, dtype=np.int64)
+        dense += seen - 1  # the dense code of every key (a first key always starts a code)
+        seen += len(code_parts[-1])
+        part &= MS_MASK
+        part |= dense.astype(np.uint64) << np.uint64(MS_BITS)
+    codes = np.concatenate(code_parts).astype(np.int64) if code_parts else np.empty(0, np.int64)
     table = pa.table({"key": pa.array(keys, pa.uint64())})
     meta = {b"vehicles": json.dumps([vehicle_ids[c] for c in codes.tolist()]).encode()}
     table = table.replace_schema_metadata(meta)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -111,3 +112,38 @@ def test_a_key_set_answers_by_vehicle_id_whatever_the_run_codes() -> None:
         ["V1", "V1", "V3", "V2", "V9"], np.array([MAY_1, MAY_1 + 1, MAY_1, MAY_1, MAY_1])
     )
     assert found.tolist() == [True, False, True, False, False]
+
+
+def test_stored_keys_come_out_one_day_at_a_time_sorted() -> None:
+    keys = FileKeys(16)
+    may_2 = MAY_1 + 86_400_000
+    batches = [  # two runs (not merged: sizes differ), keys of both days in each
+        (np.array([3, 1, 0], np.int64), np.array([may_2, MAY_1 + 5, MAY_1], np.int64)),
+        (np.array([0], np.int64), np.array([may_2 - 1], np.int64)),
+    ]
+    for codes, ms in batches:
+        packed = np.sort(pack(codes, ms))
+        keys.add(packed, packed * np.uint64(0x9E3779B97F4A7C15))
+    assert len(keys.runs) == 2
+    days = {day: unpack(day_keys) for day, day_keys in keys.by_day()}
+    assert sorted(days) == [MAY_1 // 86_400_000, may_2 // 86_400_000]
+    first, second = (days[d] for d in sorted(days))
+    assert (first[0].tolist(), first[1].tolist()) == (
+        [0, 0, 1],
+        [MAY_1, may_2 - 1, MAY_1 + 5],
+    )
+    assert (second[0].tolist(), second[1].tolist()) == ([3], [may_2])
+
+
+def test_a_key_set_is_the_same_whatever_the_renumbering_slices(monkeypatch: Any) -> None:
+    from tasks.telemetry import dedup_core
+
+    codes = np.array([0, 0, 2, 2, 2, 5, 7], np.int64)
+    ms = MAY_1 + np.arange(7, dtype=np.int64)
+    ids = [f"V{i}" for i in range(8)]
+    whole = keyset_bytes(np.sort(pack(codes, ms)), ids)
+    monkeypatch.setattr(dedup_core, "SLICE_KEYS", 2)  # slices end inside and between codes
+    assert keyset_bytes(np.sort(pack(codes, ms)), ids) == whole
+    keyset = KeySet.from_bytes(whole)
+    assert keyset.vehicles == {"V0": 0, "V2": 1, "V5": 2, "V7": 3}
+    assert unpack(keyset.keys)[0].tolist() == [0, 0, 1, 1, 1, 2, 3]
