@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.common.time_core import days_from_civil
+
 INT_MAX_DIGITS = 18
 EXAMPLE_CHARS = 64
 
@@ -260,19 +262,6 @@ class RangeStats:
         self.max = high if self.max is None else max(self.max, high)
 
 
-def _days_from_civil(
-    y: np.ndarray[Any, Any], m: np.ndarray[Any, Any], d: np.ndarray[Any, Any]
-) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    mp = (m + 9) % 12
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return np.asarray(era * 146097 + doe - 719468, dtype=np.int64)
-
-
 def _valid_ymd(
     y: np.ndarray[Any, Any], m: np.ndarray[Any, Any], d: np.ndarray[Any, Any]
 ) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -325,7 +314,7 @@ def parse_dates(
             real = _valid_ymd(y, mo, d)
             todo[sel] = False
             found.append(idx[sel[real]])
-            days.append(_days_from_civil(y[real], mo[real], d[real]))
+            days.append(days_from_civil(y[real], mo[real], d[real]))
     if not found:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(found), np.concatenate(days)
@@ -363,7 +352,7 @@ def parse_datetimes(
     tzm = np.where(signed, _digits_at(m, np.minimum(tz_min_at, 33), 2), 0)
     ok = _valid_ymd(y, mo, d) & (h <= 23) & (mi <= 59) & (s <= 59) & (tzh <= 23) & (tzm <= 59)
     seconds = h * 3600 + mi * 60 + s - offset_sign * (tzh * 3600 + tzm * 60)
-    stamp = _days_from_civil(y, mo, d) * _US_PER_DAY + seconds * 1_000_000 + micros
+    stamp = days_from_civil(y, mo, d) * _US_PER_DAY + seconds * 1_000_000 + micros
     return idx[ok], stamp[ok], bool(((tz_len > 0) & ok).any())
 
 

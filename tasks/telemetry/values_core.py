@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.common.time_core import days_from_civil
 from tasks.telemetry.contract_core import MIN_INSTANT_MS
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -189,17 +190,6 @@ def parse_numbers(raw: pa.Array[Any]) -> Numbers:
 
 
 # --- timestamps ---------------------------------------------------------------------------------
-
-
-def days_from_civil(y: IntArray, m: IntArray, d: IntArray) -> IntArray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    mp = (m + 9) % 12
-    doy = (153 * mp + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return np.asarray(era * 146097 + doe - 719468, dtype=np.int64)
 
 
 def civil_from_days(z: IntArray) -> tuple[IntArray, IntArray, IntArray]:

@@ -8,9 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from tasks.common.time_core import days_from_civil
 from tasks.telemetry.values_core import (
     civil_from_days,
-    days_from_civil,
     format_instants,
     format_milli,
     parse_numbers,
