@@ -8,13 +8,13 @@ benchmark exit non-zero when missed: speed targets live here, never in unit test
 from __future__ import annotations
 
 import multiprocessing as mp
-import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from tasks.common.memory import peak_rss_mb as peak_rss_mb  # the bench modules import it here
 
 
 @dataclass(frozen=True)
@@ -39,21 +39,6 @@ class Target:
     @property
     def met(self) -> bool:
         return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS in MB so far.
-
-    Reads `VmHWM` from /proc/self/status, which starts afresh at exec. `ru_maxrss` does not: on
-    Linux it survives fork + exec, so a spawned child would report its parent's peak.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB (Linux), macOS bytes
 
 
 def _child(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 from pydantic import Field
 
 from tasks.common.artifacts import publish_summary
+from tasks.common.memory import peak_rss_mb
 from tasks.common.runs import label_flow_run
 from tasks.common.settings import get_settings
 from tasks.telemetry import plan_core
@@ -37,7 +38,6 @@ from tasks.telemetry.storage_io import (
     head_file,
     list_unprocessed,
     mark_processed,
-    peak_rss_mb,
     read_file_state,
     start_file,
 )

@@ -256,19 +256,12 @@ def put_item(
     settings: Settings | None = None,
 ) -> None:
     """Put one item; with `condition`, `ConflictError` when DynamoDB's check fails."""
-    extra: dict[str, Any] = {}
-    if condition:
-        extra["ConditionExpression"] = condition
-    if names:
-        extra["ExpressionAttributeNames"] = dict(names)
-    if values:
-        extra["ExpressionAttributeValues"] = serialize(values)
-    try:
-        aws.dynamodb(settings).put_item(TableName=table, Item=serialize(item), **extra)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise ConflictError(f"{table}: condition failed ({condition})") from exc
-        raise
+    request = _expressions(condition, names, values)
+    _conditional(
+        table,
+        condition,
+        lambda: aws.dynamodb(settings).put_item(TableName=table, Item=serialize(item), **request),
+    )
 
 
 def update_item(
@@ -286,15 +279,32 @@ def update_item(
     Without a condition DynamoDB creates the item if it is absent; pass e.g.
     `attribute_exists(<partition key>)` to update existing items only.
     """
-    extra: dict[str, Any] = {"UpdateExpression": update}
+    request = {"UpdateExpression": update, **_expressions(condition, names, values)}
+    _conditional(
+        table,
+        condition,
+        lambda: aws.dynamodb(settings).update_item(TableName=table, Key=serialize(key), **request),
+    )
+
+
+def _expressions(
+    condition: str | None, names: Mapping[str, str] | None, values: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The condition and expression parameters of a write (only those given)."""
+    request: dict[str, Any] = {}
     if condition:
-        extra["ConditionExpression"] = condition
+        request["ConditionExpression"] = condition
     if names:
-        extra["ExpressionAttributeNames"] = dict(names)
+        request["ExpressionAttributeNames"] = dict(names)
     if values:
-        extra["ExpressionAttributeValues"] = serialize(values)
+        request["ExpressionAttributeValues"] = serialize(values)
+    return request
+
+
+def _conditional(table: str, condition: str | None, write: Callable[[], object]) -> None:
+    """Run a write; a failed condition becomes `ConflictError`."""
     try:
-        aws.dynamodb(settings).update_item(TableName=table, Key=serialize(key), **extra)
+        write()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             raise ConflictError(f"{table}: condition failed ({condition})") from exc

@@ -83,14 +83,7 @@ def transform(rows: pa.Table, routes: tuple[str, ...] | None = None) -> Transfor
     local, time_ok = local_times(rows["actual"], day)
     order = parse_core.parse_ints(rows["time_point_order"])
     has_actual = parse_core.present(rows["actual"])
-    excluded = np.zeros(n, dtype=bool)
-    if routes is not None:
-        excluded = ~np.asarray(
-            pc.fill_null(pc.is_in(route, pa.array(list(routes))), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
+    excluded = parse_core.outside(route, routes)
     keep, rejected = first_failures(
         [
             ("_excluded", excluded),

@@ -139,14 +139,7 @@ def transform(rows: pa.Table, routes: tuple[str, ...] | None = None) -> Transfor
     direction = np.asarray(pc.fill_null(direction_codes, -1).to_numpy(zero_copy_only=False))
     all_rows = np.arange(n)
     route, _ = _mapped(rows["route_id"], ROUTES, False, all_rows[:0])
-    excluded = np.zeros(n, dtype=bool)
-    if routes is not None:
-        excluded = ~np.asarray(
-            pc.fill_null(pc.is_in(route, pa.array(list(routes))), False).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=bool,
-        )
+    excluded = parse_core.outside(route, routes)
     keep, rejected = first_failures(
         [
             ("_excluded", excluded),

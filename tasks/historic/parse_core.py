@@ -12,6 +12,7 @@ with no time zone attached (`event_time` is written as Eastern wall-clock time w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -56,6 +57,14 @@ def blank_to_null(values: Column) -> pa.Array[Any]:
 def present(values: Column) -> np.ndarray:
     """True where a text value is neither null nor blank."""
     return np.asarray(pc.is_valid(blank_to_null(values)).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def outside(values: Column, allowed: Iterable[str] | None) -> np.ndarray:
+    """True where a value is not one of `allowed` (nulls included); all False without a filter."""
+    if allowed is None:
+        return np.zeros(len(values), dtype=bool)
+    inside = pc.fill_null(pc.is_in(_flat(values), pa.array(list(allowed), pa.string())), False)
+    return ~np.asarray(inside.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from prefect import get_run_logger
 from tasks.common import s3
 from tasks.common.artifacts import Progress
 from tasks.common.errors import ConflictError, PermanentError
+from tasks.common.memory import peak_rss_mb
 from tasks.common.runs import io_task
 from tasks.common.settings import get_settings
 from tasks.telemetry import metadata_io, queue_io, storage_io
@@ -132,7 +133,7 @@ def ingest_file(plan: FilePlan, now_ms: int) -> IngestResult:
     result.metadata_problems = list(resolver.source.problems)
     result.maybe_seen, result.confirmed_duplicates = cross.maybe_seen, cross.confirmed
     result.seconds = time.perf_counter() - started
-    result.peak_rss_mb = storage_io.peak_rss_mb()
+    result.peak_rss_mb = peak_rss_mb()
     logger.info("%s: %s", plan.key, reconciliation(totals))
     return result
 

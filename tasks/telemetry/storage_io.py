@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import resource
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -241,14 +240,3 @@ def list_unprocessed(bucket: str, prefix: str, force: bool) -> tuple[list[Source
     done = {Path(o.key).stem for o in s3.list_objects(bucket, plan_core.PROCESSED + "/")}
     todo = [f for f in files if plan_core.file_id(f.key, f.etag) not in done]
     return todo, len(files)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (MB) so far."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
