@@ -30,7 +30,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.common.artifacts import Progress, publish_markdown, publish_summary
 from tasks.common.errors import is_permanent
-from tasks.common.runs import await_flow_runs, compute_task, label_flow_run
+from tasks.common.runs import await_flow_runs, compute_task, label_flow_run, run_subflow
 from tasks.common.settings import get_settings
 from tasks.common.time_core import EASTERN
 from tasks.historic import month_core, plan_core, sources_core
@@ -410,7 +410,8 @@ def backfill_item(
     month_concurrency: int,
 ) -> dict[str, Any]:
     """One item of a local backfill, as a subflow run; returns its outcome and counts."""
-    state = historic_year(
+    report = run_subflow(
+        historic_year,
         source=unit.item.source,
         year=unit.item.year,
         months=months,
@@ -418,11 +419,9 @@ def backfill_item(
         routes=list(routes) if routes else None,
         force=force,
         month_concurrency=month_concurrency,
-        return_state=True,
     )
-    if not state.is_completed():
-        return {"outcome": "failed", "error": str(state.message)}
-    report: YearSummary = state.result()
+    if isinstance(report, Exception):
+        return {"outcome": "failed", "error": f"{type(report).__name__}: {report}"}
     return {
         "outcome": report["status"],
         "months": len(report["months"]),

@@ -24,7 +24,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.common.artifacts import Progress, publish_markdown, publish_summary
-from tasks.common.runs import await_flow_runs, compute_task, label_flow_run
+from tasks.common.runs import await_flow_runs, compute_task, label_flow_run, run_subflow
 from tasks.common.settings import get_settings
 from tasks.lamp import plan_core
 from tasks.lamp.csv_core import EVENTS_PREFIX
@@ -231,16 +231,16 @@ def _dry_run(
 @compute_task("ingest-day", run_name="ingest-day {plan.service_date}")
 def ingest_day(plan: plan_core.DayPlan, force: bool, allow_empty: bool = False) -> str:
     """One day of a local backfill, as a subflow run; returns its outcome."""
-    state = lamp_ingest_day(
+    report = run_subflow(
+        lamp_ingest_day,
         service_date=plan.service_date,
         skip_unchanged=not force,
         last_modified=plan.last_modified,
         allow_empty=allow_empty,
-        return_state=True,
     )
-    if not state.is_completed():
-        return f"failed: {state.message}"
-    return str(state.result()["status"])
+    if isinstance(report, Exception):
+        return f"failed: {type(report).__name__}: {report}"
+    return str(report["status"])
 
 
 def _run_days_locally(

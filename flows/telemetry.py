@@ -20,7 +20,7 @@ from pydantic import Field
 
 from tasks.common.artifacts import publish_summary
 from tasks.common.memory import peak_rss_mb
-from tasks.common.runs import label_flow_run
+from tasks.common.runs import label_flow_run, run_subflow
 from tasks.common.settings import get_settings
 from tasks.telemetry import plan_core
 from tasks.telemetry.consumer_io import DrainStats, drain_round, operate_dlq, queue_depths
@@ -196,10 +196,10 @@ def telemetry_sweep(
     by_status: dict[str, int] = {}
     failed: list[str] = []
     for source in todo[:max_files]:
-        state = telemetry_file(
-            key=source.key, bucket=bucket, etag=source.etag, force=force, return_state=True
+        outcome = run_subflow(
+            telemetry_file, key=source.key, bucket=bucket, etag=source.etag, force=force
         )
-        status = state.result()["status"] if state.is_completed() else "failed"
+        status = "failed" if isinstance(outcome, Exception) else outcome["status"]
         by_status[status] = by_status.get(status, 0) + 1
         if status == "failed":
             failed.append(source.key)

@@ -25,7 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from tasks.common.artifacts import Progress, publish_summary
-from tasks.common.runs import compute_task, label_flow_run
+from tasks.common.runs import compute_task, label_flow_run, run_subflow
 from tasks.common.settings import get_settings
 from tasks.trip_kpis import kpi_core, plan_core
 from tasks.trip_kpis.kpis_io import write_kpis
@@ -161,10 +161,10 @@ def trip_kpis_backfill(
 @compute_task("compute-day", run_name="compute-day {day}")
 def compute_day(day: date) -> str:
     """One date of a local backfill, as a subflow run; returns its outcome."""
-    state = trip_kpis_day(day=day, return_state=True)
-    if not state.is_completed():
-        return f"failed: {state.message}"
-    return str(state.result()["file"])
+    summary = run_subflow(trip_kpis_day, day=day)
+    if isinstance(summary, Exception):
+        return f"failed: {type(summary).__name__}: {summary}"
+    return str(summary["file"])
 
 
 def _run_days_locally(days: list[date], concurrency: int, progress: Progress) -> dict[date, str]:

@@ -86,6 +86,20 @@ def compute_task(
     return decorate
 
 
+def run_subflow(flow: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | Exception:
+    """Run a flow as a subflow of the current run: its return value, or the exception it
+    failed with (a fan-out records the failure and goes on with the other runs).
+
+    The value comes from the call itself, not from `return_state=True` + `state.result()`: that
+    state may be the server's copy, without its data, when the engine had to read it back (seen
+    under a busy Prefect database: `MissingResult` although the subflow completed).
+    """
+    try:
+        return flow(*args, **kwargs)
+    except Exception as exc:
+        return exc
+
+
 def run_parameter(name: str, default: Any = None) -> Any:
     """A parameter of the current task run or flow run (for run-name callables)."""
     from prefect.runtime import flow_run, task_run

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 
 from tasks.common.errors import PermanentError
-from tasks.common.runs import RETRY_DELAYS, RETRY_JITTER, io_task, label_flow_run
+from tasks.common.runs import RETRY_DELAYS, RETRY_JITTER, io_task, label_flow_run, run_subflow
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -56,3 +56,20 @@ def test_a_flow_run_is_renamed_and_tagged_once_it_knows_what_it_does() -> None:
 
 def test_labelling_outside_a_run_does_nothing() -> None:
     label_flow_run("nothing", ["x"])
+
+
+def test_a_subflow_gives_its_value_or_the_exception_it_failed_with() -> None:
+    @flow
+    def day(n: int) -> dict[str, int]:
+        if n < 0:
+            raise ValueError(f"no day {n}")
+        return {"n": n}
+
+    @flow
+    def fan_out() -> list[object]:
+        return [run_subflow(day, n) for n in (1, -1, 2)]
+
+    first, failed, last = fan_out()
+    assert (first, last) == ({"n": 1}, {"n": 2})  # the failure did not stop the others
+    assert isinstance(failed, ValueError)
+    assert str(failed) == "no day -1"
